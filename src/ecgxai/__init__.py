@@ -1,0 +1,66 @@
+"""ecgxai: explain 12-lead ECG classifiers.
+
+The public API keeps the original ECG-XAI toolkit's names (``preprocess_for_model``,
+``batched_predict_all``, ``build_selection_df_with_aliases``, ``TARGET_META``, ...)
+on top of typed records and one classifier interface for every model backend.
+TensorFlow is imported only when a Keras model is loaded.
+"""
+
+from ecgxai import errors
+from ecgxai.config import MAXLEN, RANDOM_SEED
+from ecgxai.io import (
+    SCORED_CLASSES,
+    SCORED_CODES,
+    TARGET_META,
+    Record,
+    build_y_true_from_labels,
+    find_records,
+    import_key_data,
+    index_records,
+    load_class_names,
+    load_mat_TF,
+    make_target_meta,
+    preprocess_for_model,
+    read_record,
+    to_model_input,
+    validate_target_meta,
+)
+from ecgxai.models import (
+    ARCHITECTURES,
+    Classifier,
+    Predictions,
+    batched_predict_all,
+    load_model,
+    predict_records,
+)
+from ecgxai.selection import build_selection_df_with_aliases
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHITECTURES",
+    "MAXLEN",
+    "RANDOM_SEED",
+    "SCORED_CLASSES",
+    "SCORED_CODES",
+    "TARGET_META",
+    "Classifier",
+    "Predictions",
+    "Record",
+    "batched_predict_all",
+    "build_selection_df_with_aliases",
+    "build_y_true_from_labels",
+    "errors",
+    "find_records",
+    "import_key_data",
+    "index_records",
+    "load_class_names",
+    "load_mat_TF",
+    "load_model",
+    "make_target_meta",
+    "predict_records",
+    "preprocess_for_model",
+    "read_record",
+    "to_model_input",
+    "validate_target_meta",
+]

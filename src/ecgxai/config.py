@@ -1,0 +1,54 @@
+"""Project-wide defaults, overridable by environment variables and by arguments.
+
+``MAXLEN``, ``RANDOM_SEED`` and ``DATA_ROOT`` keep the original toolkit's names.
+They are read from ``ECGXAI_MAXLEN``, ``ECGXAI_RANDOM_SEED`` and
+``ECGXAI_DATA_ROOT`` when ecgxai is imported; functions take ``None`` to mean
+"use the value here", so changing these attributes at run time also works.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ecgxai.errors import ConfigurationError
+
+
+def _int_from_env(name: str, default: int, minimum: int) -> int:
+    """Read a positive integer setting from the environment, refusing junk loudly."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+MAXLEN: int = _int_from_env("ECGXAI_MAXLEN", 5000, minimum=1)
+RANDOM_SEED: int = _int_from_env("ECGXAI_RANDOM_SEED", 42, minimum=0)
+DATA_ROOT: Path = Path(os.environ.get("ECGXAI_DATA_ROOT", "."))
+
+#: Sampling rate assumed by the original toolkit when a header is missing (opt-in only).
+FALLBACK_FS: float = 500.0
+
+#: The standard 12-lead order of the PhysioNet/CinC Challenge records.
+STANDARD_LEADS: tuple[str, ...] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+)
+
+
+def resolve_maxlen(maxlen: int | None) -> int:
+    """Return ``maxlen`` or the configured default, checking it is positive."""
+    value = MAXLEN if maxlen is None else int(maxlen)
+    if value < 1:
+        raise ConfigurationError(f"maxlen must be >= 1, got {value}")
+    return value
+
+
+def resolve_seed(seed: int | None) -> int:
+    """Return ``seed`` or the configured default seed."""
+    return RANDOM_SEED if seed is None else int(seed)

@@ -1,0 +1,67 @@
+"""Result files: atomic writes, JSON, and tables as CSV or Parquet chosen by extension."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecgxai.errors import ConfigurationError
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds,
+    so readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Mapping[str, Any] | list[Any]) -> None:
+    """Write JSON atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
+def _table_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ConfigurationError(f"{path}: tables are written as .csv or .parquet, not {suffix!r}")
+    return suffix
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table as CSV or Parquet by the file's extension, atomically."""
+    path = Path(path)
+    suffix = _table_suffix(path)
+    with atomic_output(path) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    return path
+
+
+def read_table(path: str | Path, **csv_kwargs: Any) -> pd.DataFrame:
+    """Read a CSV or Parquet table by the file's extension."""
+    path = Path(path)
+    suffix = _table_suffix(path)
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: table file not found")
+    return pd.read_csv(path, **csv_kwargs) if suffix == ".csv" else pd.read_parquet(path)

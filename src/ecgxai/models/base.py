@@ -1,0 +1,238 @@
+"""The one classifier interface every backend is wrapped into.
+
+A :class:`Classifier` maps a batch (N, T, L) float32 to probabilities (N, C)
+float32, knows its class codes, input length, lead order and input units, batches
+internally, and counts how many samples it has evaluated so explanation costs
+can be reported in forward-pass equivalents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import expit, softmax
+
+from ecgxai.errors import (
+    ConfigurationError,
+    InputShapeError,
+    ModelOutputError,
+    NotDifferentiableError,
+    UnknownClassError,
+)
+from ecgxai.io.records import Units, check_units
+
+OutputActivation = Literal["sigmoid", "softmax"] | None
+Score = Literal["logit", "probability"]
+DEFAULT_BATCH_SIZE = 32
+_PROBABILITY_TOLERANCE = 1e-4
+
+
+@dataclass
+class CallCounter:
+    """How much model work has been done: samples evaluated and batches sent."""
+
+    forward_samples: int = 0
+    forward_batches: int = 0
+    gradient_samples: int = 0
+
+    def reset(self) -> None:
+        """Set every count back to zero."""
+        self.forward_samples = self.forward_batches = self.gradient_samples = 0
+
+
+class Classifier:
+    """A probabilistic ECG classifier behind a uniform, batched ``predict``.
+
+    Subclasses implement :meth:`_forward` (raw model output for one batch) and,
+    when differentiable, :meth:`_score_gradient`. ``output_activation`` is applied
+    to the raw output when the model emits logits; ``None`` means it already
+    emits probabilities.
+    """
+
+    backend = "callable"
+    differentiable = False
+
+    def __init__(
+        self,
+        *,
+        class_names: Sequence[str],
+        input_length: int,
+        n_leads: int,
+        units: Units,
+        lead_names: Sequence[str] | None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        output_activation: OutputActivation = None,
+        source: str = "",
+    ) -> None:
+        check_units(units)
+        if output_activation not in (None, "sigmoid", "softmax"):
+            raise ConfigurationError(f"output_activation must be None, 'sigmoid' or 'softmax', "
+                                     f"got {output_activation!r}")
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
+        if lead_names is not None and len(lead_names) != n_leads:
+            raise ConfigurationError(f"{len(lead_names)} lead names for a {n_leads}-lead model")
+        self.class_names = tuple(str(c) for c in class_names)
+        self.input_length = int(input_length)
+        self.n_leads = int(n_leads)
+        self.units: Units = units
+        self.lead_names = None if lead_names is None else tuple(lead_names)
+        self.batch_size = int(batch_size)
+        self.output_activation = output_activation
+        self.source = source or type(self).__name__
+        self.counter = CallCounter()
+
+    # --- public API ---------------------------------------------------------------------------
+
+    @property
+    def n_classes(self) -> int:
+        """Number of output classes."""
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """Expected shape of one input, (T, L)."""
+        return (self.input_length, self.n_leads)
+
+    def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities (N, C) float32 for a batch (N, T, L), or (1, C) for one (T, L) input."""
+        x = self.check_input(x)
+        step = batch_size or self.batch_size
+        out = np.empty((len(x), self.n_classes), dtype=np.float32)
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            out[start : start + len(chunk)] = self._probabilities(self._forward(chunk), len(chunk))
+            self.counter.forward_batches += 1
+        self.counter.forward_samples += len(x)
+        return out
+
+    __call__ = predict
+
+    def class_index(self, code: str | int) -> int:
+        """Column of a class code (or pass-through of an integer column index)."""
+        if isinstance(code, (int, np.integer)) and not isinstance(code, bool):
+            if not 0 <= code < self.n_classes:
+                raise ConfigurationError(f"class index {code} out of range 0..{self.n_classes - 1}")
+            return int(code)
+        try:
+            return self.class_names.index(str(code))
+        except ValueError:
+            raise UnknownClassError(f"{self.source}: class {code!r} is not among the model's "
+                                    f"{self.n_classes} classes") from None
+
+    def gradient(
+        self,
+        x: np.ndarray,
+        target: str | int,
+        score: Score = "logit",
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """d score / d input, (N, T, L) float32, for class ``target`` (code or column index).
+
+        ``score="logit"`` differentiates the pre-activation output (recommended:
+        it does not saturate); ``"probability"`` the probability itself.
+        """
+        if not self.differentiable:
+            raise NotDifferentiableError(f"{self.source}: the {self.backend} backend provides no "
+                                         "gradients; use a Keras or torch model")
+        if score not in ("logit", "probability"):
+            raise ConfigurationError(f"score must be 'logit' or 'probability', got {score!r}")
+        x = self.check_input(x)
+        index = self.class_index(target)
+        step = batch_size or self.batch_size
+        grads = np.empty(x.shape, dtype=np.float32)
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            grads[start : start + len(chunk)] = self._score_gradient(chunk, index, score)
+        self.counter.gradient_samples += len(x)
+        return grads
+
+    def describe(self) -> dict[str, Any]:
+        """Settings worth recording in a run manifest."""
+        return {
+            "backend": self.backend,
+            "source": self.source,
+            "n_classes": self.n_classes,
+            "class_names": list(self.class_names),
+            "input_length": self.input_length,
+            "n_leads": self.n_leads,
+            "lead_names": None if self.lead_names is None else list(self.lead_names),
+            "units": self.units,
+            "output_activation": self.output_activation,
+        }
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(source={self.source!r}, classes={self.n_classes}, "
+                f"input={self.input_shape}, units={self.units!r})")
+
+    # --- checks -------------------------------------------------------------------------------
+
+    def check_input(self, x: np.ndarray) -> np.ndarray:
+        """Return ``x`` as C-contiguous float32 (N, T, L), refusing wrong shapes and non-finite values."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[1:] != self.input_shape:
+            raise InputShapeError(f"{self.source}: input has shape {x.shape}, "
+                                  f"model expects (N, {self.input_length}, {self.n_leads})")
+        if len(x) == 0:
+            raise InputShapeError(f"{self.source}: input batch is empty")
+        if not np.all(np.isfinite(x)):
+            raise InputShapeError(f"{self.source}: input holds NaN or infinite values")
+        return np.ascontiguousarray(x)
+
+    def check_output_width(self) -> None:
+        """Run one zero input through the model and check it returns one column per class."""
+        probe = np.zeros((1, *self.input_shape), dtype=np.float32)
+        self._probabilities(self._forward(probe), 1)
+
+    def _probabilities(self, raw: Any, n: int) -> np.ndarray:
+        """Apply the output activation and check the result is an (n, C) probability table."""
+        out = np.asarray(raw, dtype=np.float32)
+        if out.ndim != 2 or out.shape != (n, self.n_classes):
+            raise ModelOutputError(f"{self.source}: model output has shape {out.shape}, expected "
+                                   f"({n}, {self.n_classes}) for {self.n_classes} class names")
+        if self.output_activation is not None:
+            out = apply_activation(out, self.output_activation)
+        if not np.all(np.isfinite(out)):
+            raise ModelOutputError(f"{self.source}: model output holds NaN or infinite values")
+        if out.min() < -_PROBABILITY_TOLERANCE or out.max() > 1 + _PROBABILITY_TOLERANCE:
+            raise ModelOutputError(
+                f"{self.source}: outputs outside [0, 1] (min {out.min():.3g}, max {out.max():.3g}); "
+                "if the model emits logits, load it with output_activation='sigmoid' or 'softmax'"
+            )
+        return out
+
+    # --- backend hooks ------------------------------------------------------------------------
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
+        raise NotImplementedError
+
+
+def apply_activation(raw: np.ndarray, activation: str) -> np.ndarray:
+    """Sigmoid or softmax over the last axis, computed stably in float64."""
+    z = raw.astype(np.float64)
+    out = expit(z) if activation == "sigmoid" else softmax(z, axis=-1)
+    return out.astype(np.float32)
+
+
+class CallableClassifier(Classifier):
+    """Any Python callable mapping (N, T, L) float32 to (N, C) probabilities (or logits)."""
+
+    backend = "callable"
+
+    def __init__(self, fn: Any, **kwargs: Any) -> None:
+        if not callable(fn):
+            raise ConfigurationError(f"{fn!r} is not callable")
+        self.fn = fn
+        kwargs.setdefault("source", getattr(fn, "__name__", type(fn).__name__))
+        super().__init__(**kwargs)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.fn(x))

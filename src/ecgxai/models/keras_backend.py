@@ -1,0 +1,178 @@
+"""Keras 3 (TensorFlow backend) models: safe loading and a fast, compiled forward pass.
+
+``model.predict`` costs a few hundred milliseconds of set-up per call; for the
+small batches explainers send, the model is instead called through one
+``tf.function`` traced once for any batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import tensorflow as tf
+
+from ecgxai.errors import ModelLoadError, UnsafeModelError
+from ecgxai.models.base import Classifier, Score
+from ecgxai.models.zoo import Architecture
+
+_ACTIVATIONS_WITH_LOGITS = ("sigmoid", "softmax")
+
+
+class KerasClassifier(Classifier):
+    """A Keras model called through a compiled TensorFlow function; differentiable."""
+
+    backend = "keras"
+    differentiable = True
+
+    def __init__(self, model: keras.Model, **kwargs: Any) -> None:
+        kwargs.setdefault("source", model.name)
+        super().__init__(**kwargs)
+        self.model = model
+        spec = tf.TensorSpec((None, self.input_length, self.n_leads), tf.float32)
+        single_list_input = isinstance(getattr(model, "_inputs_struct", None), list)
+        self._call = (lambda x: model([x], training=False)) if single_list_input else (
+            lambda x: model(x, training=False))
+        self._score_model = _pre_activation_model(model)
+        self._compiled_forward = tf.function(self._call, input_signature=[spec])
+        self._compiled_gradient = tf.function(
+            self._gradient_graph,
+            input_signature=[spec, tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.bool)],
+        )
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return self._compiled_forward(tf.constant(x)).numpy()
+
+    def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
+        as_logit = score == "logit"
+        return self._compiled_gradient(tf.constant(x), tf.constant(index), tf.constant(as_logit)).numpy()
+
+    def _gradient_graph(self, x: tf.Tensor, index: tf.Tensor, as_logit: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            target = tf.cond(as_logit, lambda: self._logit(x), lambda: self._call(x))[:, index]
+        return tape.gradient(target, x)
+
+    def _logit(self, x: tf.Tensor) -> tf.Tensor:
+        """Pre-activation class scores; the clipped inverse of the output when there is no
+        sigmoid/softmax layer to look behind."""
+        if self.output_activation is not None:
+            return self._call(x)
+        if self._score_model is not None:
+            return self._score_model(x, training=False)
+        p = tf.clip_by_value(self._call(x), 1e-7, 1 - 1e-7)
+        return tf.math.log(p) - tf.math.log1p(-p)
+
+
+def _pre_activation_model(model: keras.Model) -> keras.Model | None:
+    """A model computing the last layer without its sigmoid/softmax, sharing all weights."""
+    last = model.layers[-1] if model.layers else None
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if activation not in _ACTIVATIONS_WITH_LOGITS:
+        return None
+    body = keras.Model(model.inputs, last.input)
+    if isinstance(last, keras.layers.Activation):
+        return body
+    config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logit"}
+    linear = type(last).from_config(config)
+    linear.build(last.input.shape)
+    linear.set_weights(last.get_weights())
+    return keras.Model(model.inputs, linear(body.output))
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_keras_model(path: Path, architecture: Architecture | None, safe_mode: bool = True) -> keras.Model:
+    """Load a ``.keras`` file, a full Keras 2 ``.h5`` model, or ``.h5`` weights into a zoo network."""
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        if architecture is not None:
+            raise ModelLoadError(f"{path}: a .keras file holds its own architecture; "
+                                 "do not pass architecture=")
+        return _load_saved_model(path, safe_mode)
+    if suffix not in (".h5", ".hdf5"):
+        raise ModelLoadError(f"{path}: not a Keras file (.keras, .h5, .hdf5)")
+    config = _h5_model_config(path)
+    if architecture is not None:
+        return _load_weights_into(path, architecture)
+    if config is None:
+        raise ModelLoadError(f"{path}: weights-only HDF5 file; pass architecture=NAME "
+                             "(see ecgxai.models.ARCHITECTURES)")
+    if safe_mode:
+        _refuse_lambda_layers(path, config)
+    return _load_saved_model(path, safe_mode)
+
+
+def _load_saved_model(path: Path, safe_mode: bool) -> keras.Model:
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+    except ValueError as exc:
+        if "lambda" in str(exc).lower() or "unsafe" in str(exc).lower():
+            raise UnsafeModelError(f"{path}: refused in safe mode: {exc}") from None
+        raise ModelLoadError(f"{path}: cannot load Keras model ({exc})") from None
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load Keras model ({type(exc).__name__}: {exc})") from None
+
+
+def _h5_model_config(path: Path) -> dict[str, Any] | None:
+    """The architecture stored in a Keras 2 HDF5 file, or None for a weights-only file."""
+    try:
+        with h5py.File(path, "r") as fh:
+            raw = fh.attrs.get("model_config")
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: not a readable HDF5 file ({exc})") from None
+    if raw is None:
+        return None
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def _refuse_lambda_layers(path: Path, config: dict[str, Any]) -> None:
+    """Lambda layers in a legacy HDF5 config carry marshalled Python code: refuse them."""
+    if '"class_name": "Lambda"' in json.dumps(config):
+        raise UnsafeModelError(f"{path}: the model contains a Lambda layer (arbitrary code); "
+                               "load it with safe_mode=False only if you trust the file")
+
+
+def _load_weights_into(path: Path, architecture: Architecture) -> keras.Model:
+    """Build a zoo network and load HDF5 weights by layer name, checking every layer got some."""
+    model = architecture.build(architecture.input_length, architecture.n_leads,
+                               len(architecture.class_names))
+    with h5py.File(path, "r") as fh:
+        root = fh.get("model_weights", fh)
+        in_file = {n.decode() if isinstance(n, bytes) else n for n in root.attrs.get("layer_names", [])}
+    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in in_file]
+    if missing:
+        raise ModelLoadError(f"{path}: no weights for layers {missing} of {architecture.name}")
+    try:
+        model.load_weights(path, by_name=True)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: weights do not fit {architecture.name} ({exc})") from None
+    return model
+
+
+def is_keras_model(obj: Any) -> bool:
+    """True for a Keras model instance."""
+    return isinstance(obj, keras.Model)
+
+
+def static_input_shape(model: keras.Model) -> tuple[int | None, int | None]:
+    """(T, L) from the model's declared input, None where dynamic."""
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 3:
+        raise ModelLoadError(f"{model.name}: expects input of rank {len(shape)}, not (N, T, L)")
+    return shape[1], shape[2]
+
+
+def output_width(model: keras.Model) -> int | None:
+    """Number of output columns the model declares."""
+    return tuple(model.outputs[0].shape)[-1]

@@ -1,0 +1,152 @@
+"""``load_model``: one entry point from a file, a zoo name or a Python object to a Classifier."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgxai import config
+from ecgxai.errors import ConfigurationError, ModelLoadError, ModelOutputError
+from ecgxai.io.classes import SCORED_CODES, load_class_names
+from ecgxai.io.records import Units
+from ecgxai.models.base import DEFAULT_BATCH_SIZE, CallableClassifier, Classifier, OutputActivation
+from ecgxai.models.onnx_backend import InputLayout
+from ecgxai.models.zoo import Architecture, get_architecture
+
+log = logging.getLogger(__name__)
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+ONNX_SUFFIXES = (".onnx",)
+TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+
+
+def load_model(
+    path_or_callable: str | Path | Any,
+    architecture: str | None = None,
+    class_names: Sequence[str] | str | Path | np.ndarray | None = None,
+    units: Units | None = None,
+    input_length: int | None = None,
+    *,
+    lead_names: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    output_activation: OutputActivation = None,
+    input_layout: InputLayout = "NTL",
+    safe_mode: bool = True,
+) -> Classifier:
+    """Wrap a model file or object into a :class:`Classifier`.
+
+    Accepts a Keras 3 ``.keras`` file (safe mode), a full Keras 2 ``.h5`` model,
+    ``.h5`` weights plus a zoo ``architecture`` (e.g. ``"physionet2020_resnet"``),
+    an ``.onnx`` file, a TorchScript file, a Keras or torch model object, an existing
+    Classifier, or any callable mapping (N, T, L) float32 to (N, C) probabilities.
+
+    ``class_names`` (list or ``.txt``/``.npy``/``.csv`` file) defaults to the
+    architecture's classes, or the 27 scored Challenge codes for a 27-output model.
+    ``units`` is the input convention (``adc`` raw digital values, or ``mV``);
+    ``output_activation`` is ``"sigmoid"``/``"softmax"`` for models that emit logits.
+    The output width is checked against the class list at load time.
+    """
+    if isinstance(path_or_callable, Classifier):
+        return path_or_callable
+    arch = get_architecture(architecture) if architecture else None
+    if input_layout not in ("NTL", "NLT"):
+        raise ConfigurationError(f"input_layout must be 'NTL' or 'NLT', got {input_layout!r}")
+    build, declared, source = _open_backend(path_or_callable, arch, input_layout, safe_mode)
+    length, n_leads, width = declared
+    names = _resolve_class_names(class_names, arch, width, source)
+    if width is not None and width != len(names):
+        raise ModelOutputError(f"{source}: model has {width} outputs but {len(names)} class names")
+    input_length = _first_not_none(input_length, length, arch and arch.input_length, config.MAXLEN)
+    if length is not None and input_length != length:
+        raise ConfigurationError(f"{source}: model input length is {length}, not {input_length}")
+    n_leads = _first_not_none(n_leads, lead_names and len(lead_names), arch and arch.n_leads, 12)
+    classifier = build(
+        class_names=names,
+        input_length=int(input_length),
+        n_leads=int(n_leads),
+        units=_first_not_none(units, arch and arch.units, "adc"),
+        lead_names=_first_not_none(lead_names, arch and arch.lead_names,
+                                   config.STANDARD_LEADS if n_leads == 12 else None),
+        batch_size=batch_size,
+        output_activation=output_activation,
+        source=source,
+    )
+    classifier.check_output_width()
+    return classifier
+
+
+def _first_not_none(*values: Any) -> Any:
+    return next((v for v in values if v is not None and v is not False), None)
+
+
+def _resolve_class_names(
+    class_names: Any, arch: Architecture | None, width: int | None, source: str
+) -> tuple[str, ...]:
+    if class_names is not None:
+        return load_class_names(class_names)
+    if arch is not None:
+        return arch.class_names
+    if width == len(SCORED_CODES):
+        log.info("%s: no class_names given; assuming the 27 scored Challenge codes in their order",
+                 source)
+        return SCORED_CODES
+    raise ConfigurationError(f"{source}: pass class_names= (a list or a .txt/.npy/.csv file); "
+                             f"the model has {width or 'an unknown number of'} outputs")
+
+
+def _open_backend(obj: Any, arch: Architecture | None, layout: InputLayout, safe_mode: bool
+                  ) -> tuple[Any, tuple[int | None, int | None, int | None], str]:
+    """(factory taking the Classifier settings, declared (T, L, C) shapes, source label)."""
+    if isinstance(obj, (str, Path)):
+        return _open_file(Path(obj), arch, layout, safe_mode)
+    from ecgxai.models import keras_backend
+    from ecgxai.models.torch_backend import TorchClassifier, is_torch_module
+
+    if keras_backend.is_keras_model(obj):
+        return _keras_factory(obj)
+    if is_torch_module(obj):
+        return partial(TorchClassifier, obj, input_layout=layout), (None, None, None), type(obj).__name__
+    if callable(obj):
+        return partial(CallableClassifier, obj), (None, None, None), getattr(obj, "__name__", "callable")
+    raise ConfigurationError(f"cannot make a classifier from {type(obj).__name__}")
+
+
+def _open_file(path: Path, arch: Architecture | None, layout: InputLayout, safe_mode: bool
+               ) -> tuple[Any, tuple[int | None, int | None, int | None], str]:
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: model file not found")
+    suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES:
+        from ecgxai.models import keras_backend
+
+        return _keras_factory(keras_backend.load_keras_model(path, arch, safe_mode), str(path))
+    if arch is not None:
+        raise ConfigurationError(f"{path}: architecture= only applies to Keras weight files")
+    if suffix in ONNX_SUFFIXES:
+        from ecgxai.models.onnx_backend import OnnxClassifier, onnx_static_shapes, open_onnx_session
+
+        session = open_onnx_session(path)
+        return (partial(OnnxClassifier, session, input_layout=layout),
+                onnx_static_shapes(session, layout), str(path))
+    if suffix in TORCHSCRIPT_SUFFIXES:
+        from ecgxai.models.torch_backend import TorchClassifier, load_torchscript
+
+        return (partial(TorchClassifier, load_torchscript(path), input_layout=layout),
+                (None, None, None), str(path))
+    raise ModelLoadError(f"{path}: unknown model file type {suffix!r}; expected one of "
+                         f"{KERAS_SUFFIXES + ONNX_SUFFIXES + TORCHSCRIPT_SUFFIXES}")
+
+
+def _keras_factory(model: Any, source: str | None = None
+                   ) -> tuple[Any, tuple[int | None, int | None, int | None], str]:
+    from ecgxai.models import keras_backend
+
+    length, n_leads = keras_backend.static_input_shape(model)
+    declared = (length, n_leads, keras_backend.output_width(model))
+    return partial(keras_backend.KerasClassifier, model), declared, source or model.name
+

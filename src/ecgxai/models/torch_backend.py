@@ -1,0 +1,76 @@
+"""PyTorch models (TorchScript files or ``nn.Module`` objects; optional extra); differentiable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgxai.errors import MissingDependencyError, ModelLoadError
+from ecgxai.models.base import Classifier, Score
+from ecgxai.models.onnx_backend import InputLayout
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError("PyTorch models need torch: pip install torch") from None
+    return torch
+
+
+def is_torch_module(obj: Any) -> bool:
+    """True for a ``torch.nn.Module`` (without importing torch when it is absent)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+class TorchClassifier(Classifier):
+    """A torch module run in inference mode on the CPU; gradients through autograd."""
+
+    backend = "torch"
+    differentiable = True
+
+    def __init__(self, module: Any, input_layout: InputLayout = "NTL", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.torch = _torch()
+        self.module = module.eval()
+        self.input_layout = input_layout
+
+    def _laid_out(self, t: Any) -> Any:
+        """(N, T, L) tensor in the layout the module expects."""
+        return t.transpose(1, 2) if self.input_layout == "NLT" else t
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.module(self._laid_out(self.torch.from_numpy(x))).float().numpy()
+
+    def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
+        leaf = self.torch.from_numpy(x.copy()).requires_grad_(True)
+        raw = self.module(self._laid_out(leaf)).float()
+        target = _score_from_raw(self.torch, raw, self.output_activation, score)[:, index]
+        (grad,) = self.torch.autograd.grad(target.sum(), leaf)
+        return grad.numpy()
+
+
+def _score_from_raw(torch: Any, raw: Any, activation: str | None, score: Score) -> Any:
+    """Logit or probability from raw output, whether the module emits logits or probabilities."""
+    if activation is None:
+        if score == "probability":
+            return raw
+        p = raw.clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+    if score == "logit":
+        return raw
+    return torch.sigmoid(raw) if activation == "sigmoid" else torch.softmax(raw, dim=-1)
+
+
+def load_torchscript(path: Path) -> Any:
+    """Load a TorchScript file on the CPU (TorchScript archives hold no pickled Python code)."""
+    torch = _torch()
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load TorchScript model ({type(exc).__name__}: {exc})") from None

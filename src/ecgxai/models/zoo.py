@@ -1,0 +1,100 @@
+"""Built-in architectures, so weights-only files load with one call.
+
+Each entry builds a Keras model whose layer names match the weight file it
+was trained as, and carries the input convention that model expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ecgxai import config
+from ecgxai.errors import ConfigurationError
+from ecgxai.io.classes import SCORED_CODES
+from ecgxai.io.records import Units
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A named network plus the input convention its published weights expect."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str
+    input_length: int
+    n_leads: int
+    units: Units
+    class_names: tuple[str, ...]
+    lead_names: tuple[str, ...] = config.STANDARD_LEADS
+
+
+def _keras_namer(prefix: str) -> Callable[[], str]:
+    """Keras 2's automatic names in creation order: prefix, prefix_1, prefix_2, ..."""
+    count = 0
+
+    def next_name() -> str:
+        nonlocal count
+        name = prefix if count == 0 else f"{prefix}_{count}"
+        count += 1
+        return name
+
+    return next_name
+
+
+def build_physionet2020_resnet(
+    input_length: int = 5000, n_leads: int = 12, n_classes: int = 27
+) -> Any:
+    """Residual network for time-series classification (Wang et al. 2017; Fawaz et al. 2019).
+
+    Three blocks (64, 128, 128 filters) of Conv1D(8)-BN-ReLU-Conv1D(5)-BN-ReLU-Conv1D(3)-BN
+    plus a shortcut (Conv1D(1)-BN when channels change, else BN), then global average pooling
+    and a sigmoid Dense layer. Layers are named as Keras 2 named them when the reference weights
+    were saved: the main branch of a block is created before its shortcut.
+    """
+    from ecgxai.models.keras_backend import keras
+
+    layers = keras.layers
+    conv_name, bn_name = _keras_namer("conv1d"), _keras_namer("batch_normalization")
+
+    def conv(t: Any, filters: int, kernel: int) -> Any:
+        return layers.Conv1D(filters, kernel, padding="same", name=conv_name())(t)
+
+    def bn(t: Any) -> Any:
+        return layers.BatchNormalization(name=bn_name())(t)
+
+    inputs = keras.Input((input_length, n_leads), name="input_1")
+    x = inputs
+    for filters, projects in ((64, True), (128, True), (128, False)):
+        y = layers.ReLU()(bn(conv(x, filters, 8)))
+        y = layers.ReLU()(bn(conv(y, filters, 5)))
+        y = bn(conv(y, filters, 3))
+        shortcut = bn(conv(x, filters, 1)) if projects else bn(x)
+        x = layers.ReLU()(layers.Add()([y, shortcut]))
+    x = layers.GlobalAveragePooling1D()(x)
+    outputs = layers.Dense(n_classes, activation="sigmoid", name="dense")(x)
+    return keras.Model(inputs, outputs, name="physionet2020_resnet")
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "physionet2020_resnet": Architecture(
+        name="physionet2020_resnet",
+        build=build_physionet2020_resnet,
+        description="ResNet (64-128-128) of the PhysioNet/CinC 2020 reference model; raw ADC input",
+        input_length=5000,
+        n_leads=12,
+        units="adc",
+        class_names=SCORED_CODES,
+    ),
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    """Look up a zoo entry by name, listing the known names when it is not there."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}"
+        ) from None
