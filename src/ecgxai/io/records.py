@@ -212,6 +212,9 @@ def _validate_header(rec: wfdb.Record, header: Path) -> None:
         raise HeaderError(header, "header declares no signals")
     if rec.fs is None or not math.isfinite(rec.fs) or rec.fs <= 0:
         raise HeaderError(header, f"invalid sampling frequency {rec.fs!r}")
+    if rec.counter_freq is not None and not rec.counter_freq > 0:
+        # wfdb reads a negative fs ("NAME 12 -500 5000") as counter frequency -500 at a default 250 Hz
+        raise HeaderError(header, f"invalid sampling frequency {rec.counter_freq!r}")
     if rec.sig_len is None or rec.sig_len < 0:
         raise HeaderError(header, f"invalid number of samples {rec.sig_len!r}")
     if rec.sig_len * rec.n_sig > MAX_DECLARED_VALUES:

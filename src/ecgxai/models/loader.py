@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -104,11 +105,13 @@ def _open_backend(obj: Any, arch: Architecture | None, layout: InputLayout, safe
     """(factory taking the Classifier settings, declared (T, L, C) shapes, source label)."""
     if isinstance(obj, (str, Path)):
         return _open_file(Path(obj), arch, layout, safe_mode)
-    from ecgxai.models import keras_backend
     from ecgxai.models.torch_backend import TorchClassifier, is_torch_module
 
-    if keras_backend.is_keras_model(obj):
-        return _keras_factory(obj)
+    if "keras" in sys.modules:  # a Keras model implies keras is loaded: don't import TensorFlow otherwise
+        from ecgxai.models import keras_backend
+
+        if keras_backend.is_keras_model(obj):
+            return _keras_factory(obj)
     if is_torch_module(obj):
         return partial(TorchClassifier, obj, input_layout=layout), (None, None, None), type(obj).__name__
     if callable(obj):

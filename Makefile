@@ -1,0 +1,51 @@
+# Two commands for a fresh machine (each creates .venv on first use):
+#   make demo   install ecgxai and run the main job on the bundled default
+#   make test   install ecgxai with its test tools and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra packages for the test environment, e.g. EXTRA_TEST_PKGS="torch==2.13.0" (as .ci/run does).
+EXTRA_TEST_PKGS ?=
+REFERENCE ?= ../shared/reference
+OUT ?= out/demo
+
+.PHONY: install install-dev demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx]"
+	touch $@ $(VENV)/.stamp-install
+
+install: $(VENV)/.stamp-install
+
+install-dev: $(VENV)/.stamp-dev
+
+demo: install
+	@if [ ! -d "$(REFERENCE)/records" ]; then \
+	  echo "demo: reference data not found at $(REFERENCE) (set REFERENCE=DIR);"; \
+	  echo "demo: the bundled synthetic default arrives with the demo issue"; exit 1; fi
+	$(BIN)/ecgxai predict $(REFERENCE)/records --model $(REFERENCE)/model/resnet_final_weights.h5 \
+	  --architecture physionet2020_resnet --classes $(REFERENCE)/snomed_classes.txt \
+	  --out $(OUT)/probs.csv
+	$(BIN)/ecgxai select --probs $(OUT)/probs.csv --require-label \
+	  --duration-cache $(OUT)/durations.json --out $(OUT)/selection.csv
+	@echo "demo: probabilities in $(OUT)/probs.csv, selection in $(OUT)/selection.csv"
+
+test: install-dev
+	@if [ -n "$(EXTRA_TEST_PKGS)" ]; then $(BIN)/python -m pip install --quiet $(EXTRA_TEST_PKGS); fi
+	$(BIN)/ruff check src tests
+	$(BIN)/python -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+lint: install-dev
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

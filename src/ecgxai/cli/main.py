@@ -1,0 +1,158 @@
+"""The ``ecgxai`` command: a thin layer over the library.
+
+Exit codes: 0 all done; 2 bad input or usage (one-line reason on stderr);
+3 the run finished but some records failed (listed in the errors table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ecgxai import config
+from ecgxai.errors import ECGXAIError
+from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
+from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
+from ecgxai.io.files import read_table, write_table
+from ecgxai.models.zoo import ARCHITECTURES
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_SOME_FAILED = 0, 2, 3
+log = logging.getLogger("ecgxai")
+
+PREDICT_EXAMPLES = """examples:
+  ecgxai predict data/records --model model.keras --out probs.csv
+  ecgxai predict A0001.mat A0002.mat --model resnet_final_weights.h5 \\
+      --architecture physionet2020_resnet --classes snomed_classes.txt --out probs.parquet
+"""
+SELECT_EXAMPLES = """examples:
+  ecgxai select --probs probs.csv --out selection.csv
+  ecgxai select --probs probs.csv --targets 164889003,59118001 --k 3 --min-prob 0.9 \\
+      --require-label --out selection.csv
+"""
+
+
+def _errors_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.errors.csv")
+
+
+def _report_failures(errors, out: Path, total: int, what: str) -> int:
+    """Write the errors table beside ``out`` and return the exit code for the run."""
+    if len(errors) == 0:
+        log.info("%s: %d records -> %s", what, total, out)
+        return EXIT_OK
+    errors_file = write_table(errors, _errors_path(out))
+    print(f"{what}: {total - len(errors)} of {total} records done, {len(errors)} failed "
+          f"(see {errors_file})", file=sys.stderr)
+    return EXIT_SOME_FAILED
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Probabilities for every record; bad records are reported and skipped."""
+    from ecgxai.models.loader import load_model
+    from ecgxai.models.predict import predict_records
+
+    model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
+                       units=args.units, batch_size=args.batch_size)
+    records = find_records(*args.records)
+    if not records:
+        raise ECGXAIError(f"no records found in {' '.join(map(str, args.records))}")
+    result = predict_records(model, records, batch_size=args.batch_size, progress=not args.quiet,
+                             allow_default_fs=args.allow_default_fs)
+    write_table(result.probs, args.out)
+    return _report_failures(result.errors, args.out, len(records), "predict")
+
+
+def _target_meta(args: argparse.Namespace) -> dict:
+    if args.target_meta is not None:
+        return json.loads(Path(args.target_meta).read_text())
+    if args.targets:
+        return make_target_meta(t.strip() for t in args.targets.split(",") if t.strip())
+    return TARGET_META
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    """Selection table from a probabilities table written by ``ecgxai predict``."""
+    from ecgxai.selection import build_selection_df_with_aliases
+
+    probs = read_table(args.probs, dtype={"record": str, "path": str})
+    if not {"record", "path"} <= set(probs.columns):
+        raise ECGXAIError(f"{args.probs}: needs 'record' and 'path' columns (from ecgxai predict)")
+    class_names = [c for c in probs.columns if c not in ("record", "path")]
+    meta = validate_target_meta(_target_meta(args), class_names)
+    y_true = None
+    if args.require_label:
+        index = index_records(*probs["path"])
+        y_true = build_y_true_from_labels(index["dx"].fillna(""), class_names)
+    selection = build_selection_df_with_aliases(
+        list(probs["path"]), probs[class_names].to_numpy(dtype=np.float64), class_names, meta,
+        y_true=y_true, k_per_class=args.k, min_prob=args.min_prob, random_seed=args.seed,
+        max_duration_sec=args.max_duration, duration_cache_path=args.duration_cache,
+    )
+    write_table(selection, args.out)
+    log.info("select: %d rows -> %s", len(selection), args.out)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``ecgxai`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="ecgxai", description="Explain 12-lead ECG classifiers.",
+        epilog="Run 'ecgxai COMMAND --help' for a command's options and examples.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("predict", help="class probabilities for records", epilog=PREDICT_EXAMPLES,
+                       formatter_class=raw, parents=[common])
+    p.add_argument("records", nargs="+", type=Path, help="record files or directories (searched)")
+    p.add_argument("--model", required=True, type=Path, help=".keras, .h5, .onnx or TorchScript")
+    p.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
+    p.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
+    p.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--allow-default-fs", action="store_true",
+                   help="read a .mat without header at 500 Hz (the original's fallback)")
+    p.add_argument("--out", required=True, type=Path, help="probabilities table (.csv or .parquet)")
+    p.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("select", help="pick confident examples per target diagnosis",
+                       epilog=SELECT_EXAMPLES, formatter_class=raw, parents=[common])
+    s.add_argument("--probs", required=True, type=Path, help="table written by 'ecgxai predict'")
+    targets = s.add_mutually_exclusive_group()
+    targets.add_argument("--targets", help="comma-separated scored SNOMED codes (default: AF, SR)")
+    targets.add_argument("--target-meta", type=Path, help="JSON: code -> {name, aliases}")
+    s.add_argument("--k", type=int, default=5, help="records per target (default 5)")
+    s.add_argument("--min-prob", type=float, default=0.85)
+    s.add_argument("--max-duration", type=float, default=20.0, help="seconds (default 20)")
+    s.add_argument("--seed", type=int, default=None, help=f"default {config.RANDOM_SEED}")
+    s.add_argument("--require-label", action="store_true",
+                   help="only records whose header #Dx has the target (or an alias)")
+    s.add_argument("--duration-cache", type=Path, help="JSON file caching header durations")
+    s.add_argument("--out", required=True, type=Path, help="selection table (.csv or .parquet)")
+    s.set_defaults(func=cmd_select)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ECGXAIError, OSError, ValueError) as exc:
+        print(f"ecgxai {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
