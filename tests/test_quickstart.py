@@ -38,7 +38,8 @@ def test_quickstart_steps_1_to_3(reference_dir, tmp_path):
     assert sorted(sel_df["group_class"].unique()) == sorted(TARGET_META)
     assert (sel_df.groupby("group_class").size() == 5).all()
     # Every pick is a confident, labelled-as-target record of the reference selection table.
-    reference = pd.read_csv(reference_dir / "seed-results" / "selection.csv", dtype={"record": str, "group_class": str})
+    reference = pd.read_csv(reference_dir / "seed-results" / "selection.csv",
+                            dtype={"record": str, "group_class": str})
     expected_group = dict(zip(reference["record"], reference["group_class"], strict=True))
     for row in sel_df.itertuples():
         assert row.filename == ecg_files[row.sel_idx]

@@ -127,7 +127,8 @@ def validate_target_meta(
             raise UnknownClassError(
                 f"target {code}: none of its codes {aliases} is among the model's classes"
             )
-        out[code] = {"name": str(meta.get("name") or _BY_CODE.get(code, code)), "aliases": aliases}
+        known_name = _BY_CODE[code].name if code in _BY_CODE else code
+        out[code] = {"name": str(meta.get("name") or known_name), "aliases": aliases}
     return out
 
 

@@ -114,7 +114,8 @@ class Record:
         gain = np.asarray(data["gain"], dtype=np.float64)
         baseline = np.asarray(data["baseline"], dtype=np.int64)
         if data.get("signal_units", "mV") == "adc":
-            digital = samples.astype(np.int64)
+            # integer ADC values stay integers; a float ``val`` keeps its fractions
+            digital = samples.astype(np.int64 if samples.dtype.kind in "iub" else np.float64)
             signal = digital_to_physical(digital, gain, baseline)
         else:
             digital, signal = None, samples.astype(np.float32)
@@ -238,11 +239,15 @@ def read_record(
     its header is an error unless ``fs`` is given or ``allow_default_fs`` opts into
     the original toolkit's 500 Hz fallback (logged as a warning).
     """
+    if fs is not None and not (math.isfinite(fs) and fs > 0):
+        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}")
     base = record_base(path)
     header = base.with_suffix(".hea")
     if header.is_file():
         return _read_with_header(base, fs_override=fs)
     mat = base.with_suffix(".mat")
+    if base.with_suffix(".dat").is_file() and not mat.is_file():
+        raise MissingHeaderError(header, "header file not found; a WFDB .dat cannot be read without it")
     if not mat.is_file():
         raise RecordNotFoundError(base, "no .hea header and no .mat signal file")
     if fs is None and not allow_default_fs:
@@ -276,6 +281,7 @@ def _read_with_header(base: Path, fs_override: float | None) -> Record:
         gain=gain,
         baseline=baseline,
         path=base,
+        signal_file=signal_file,
         comments=tuple(rec.comments or ()),
         **meta,
     )
@@ -292,19 +298,21 @@ def _read_headerless_mat(mat: Path, fs: float) -> Record:
         gain=np.full(n_leads, FALLBACK_GAIN),
         baseline=np.zeros(n_leads, dtype=np.int64),
         path=mat.with_suffix(""),
+        signal_file=mat,
     )
 
 
 def _make_record(*, digital: np.ndarray, gain: np.ndarray, baseline: np.ndarray, path: Path,
-                 **fields: Any) -> Record:
-    """Validate samples and build the Record (physical signal derived from the digital one)."""
+                 signal_file: Path, **fields: Any) -> Record:
+    """Validate samples (errors name ``signal_file``) and build the Record, physical signal derived
+    from the digital one."""
     if digital.shape[0] == 0:
-        raise InvalidSignalError(path, "signal has zero samples")
+        raise InvalidSignalError(signal_file, "signal has zero samples")
     if not np.all(np.isfinite(digital)):
         n_bad = int(np.size(digital) - np.count_nonzero(np.isfinite(digital)))
-        raise InvalidSignalError(path, f"signal holds {n_bad} NaN or infinite samples")
+        raise InvalidSignalError(signal_file, f"signal holds {n_bad} NaN or infinite samples")
     if len(fields["lead_names"]) != digital.shape[1]:
-        raise CorruptRecordError(path, "lead names and signal columns differ in number")
+        raise CorruptRecordError(signal_file, "lead names and signal columns differ in number")
     return Record(
         signal=digital_to_physical(digital, gain, baseline),
         gain=gain,
