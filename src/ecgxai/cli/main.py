@@ -17,6 +17,7 @@ import numpy as np
 
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
+from ecgxai.explain.runs import RUN_METHODS
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
@@ -32,8 +33,14 @@ PREDICT_EXAMPLES = """examples:
 """
 SELECT_EXAMPLES = """examples:
   ecgxai select --probs probs.csv --out selection.csv
-  ecgxai select --probs probs.csv --targets 164889003,59118001 --k 3 --min-prob 0.9 \\
+  ecgxai select --probs probs.csv --targets 164889003 59118001 --k 3 --min-prob 0.9 \\
       --require-label --out selection.csv
+"""
+EXPLAIN_EXAMPLES = """examples:
+  ecgxai explain --model model.keras --method lime --selection selection.csv --out runs/lime
+  ecgxai explain --model resnet_final_weights.h5 --architecture physionet2020_resnet \\
+      --method fused --targets 164889003 --out runs/af data/records
+Re-running the same command skips records already explained (use --force to recompute).
 """
 
 
@@ -68,11 +75,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return _report_failures(result.errors, args.out, len(records), "predict")
 
 
+def _codes(values: Sequence[str] | None) -> list[str]:
+    """Class codes given as separate arguments and/or comma-separated."""
+    return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
+
+
 def _target_meta(args: argparse.Namespace) -> dict:
     if args.target_meta is not None:
         return json.loads(Path(args.target_meta).read_text())
     if args.targets:
-        return make_target_meta(t.strip() for t in args.targets.split(",") if t.strip())
+        return make_target_meta(_codes(args.targets))
     return TARGET_META
 
 
@@ -97,6 +109,29 @@ def cmd_select(args: argparse.Namespace) -> int:
     write_table(selection, args.out)
     log.info("select: %d rows -> %s", len(selection), args.out)
     return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain selected records (or every record x target); payloads written as they complete."""
+    from ecgxai.explain.runs import items_from_records, items_from_selection, run_explanations
+    from ecgxai.models.loader import load_model
+
+    if bool(args.selection) == bool(args.records):
+        raise ECGXAIError("give either --selection FILE or record files/directories, not both or none")
+    targets = _codes(args.targets) or None
+    if args.selection:
+        items = items_from_selection(read_table(args.selection, dtype={"group_class": str}), targets)
+    else:
+        items = items_from_records(find_records(*args.records), targets or list(TARGET_META))
+    model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
+                       units=args.units)
+    for code in {item.group_class for item in items}:
+        model.class_index(code)  # unknown class codes fail before any work is done
+    params = {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {})}
+    _, errors = run_explanations(model, items, args.method, args.out, params=params, seed=args.seed,
+                                     force=args.force, progress=not args.quiet)
+    out_table = Path(args.out) / f"{args.method}.csv"
+    return _report_failures(errors, out_table, len(items), "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=SELECT_EXAMPLES, formatter_class=raw, parents=[common])
     s.add_argument("--probs", required=True, type=Path, help="table written by 'ecgxai predict'")
     targets = s.add_mutually_exclusive_group()
-    targets.add_argument("--targets", help="comma-separated scored SNOMED codes (default: AF, SR)")
+    targets.add_argument("--targets", nargs="+", metavar="CODE", help="scored SNOMED codes (default: AF, SR)")
     targets.add_argument("--target-meta", type=Path, help="JSON: code -> {name, aliases}")
     s.add_argument("--k", type=int, default=5, help="records per target (default 5)")
     s.add_argument("--min-prob", type=float, default=0.85)
@@ -139,6 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration-cache", type=Path, help="JSON file caching header durations")
     s.add_argument("--out", required=True, type=Path, help="selection table (.csv or .parquet)")
     s.set_defaults(func=cmd_select)
+
+    e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
+                       formatter_class=raw, parents=[common])
+    e.add_argument("records", nargs="*", type=Path, help="record files or directories (or --selection)")
+    e.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
+    e.add_argument("--model", required=True, type=Path, help=".keras, .h5, .onnx or TorchScript")
+    e.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
+    e.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
+    e.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
+    e.add_argument("--method", default="lime", choices=list(RUN_METHODS))
+    e.add_argument("--targets", nargs="+", metavar="CODE",
+                   help="classes to explain (default: the selection's groups, or AF and SR)")
+    e.add_argument("--event-kind", default="uniform", choices=["uniform", "beat_qrs", "qrs_family", "waves"])
+    e.add_argument("--window-sec", type=float, help="event length (default: per class)")
+    e.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
+    e.add_argument("--force", action="store_true", help="recompute records already explained")
+    e.add_argument("--out", required=True, type=Path, help="run folder")
+    e.set_defaults(func=cmd_explain)
     return parser
 
 

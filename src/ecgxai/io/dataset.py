@@ -11,7 +11,7 @@ import pandas as pd
 
 from ecgxai.errors import ECGXAIError, RecordNotFoundError
 from ecgxai.io.classes import check_codes_known
-from ecgxai.io.records import parse_dx, parse_header_comments, read_header, record_base
+from ecgxai.io.records import parse_dx, parse_header_comments, read_header, record_base, signal_file_of
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +74,13 @@ def import_key_data(path: str | Path) -> tuple[list[str | None], list[float | No
     """
     index = index_records(path)
     good = index[index["error"].isna()]
-    filenames = [_signal_path(Path(p)) for p in good["path"]]
+    filenames = [signal_file_of(p) for p in good["path"]]
     return (
         [None if pd.isna(s) else s for s in good["sex"]],
         [None if pd.isna(a) else float(a) for a in good["age"]],
         list(good["dx"]),
         [str(f) for f in filenames],
     )
-
-
-def _signal_path(base: Path) -> Path:
-    mat = base.with_suffix(".mat")
-    return mat if mat.exists() else base.with_suffix(".dat")
 
 
 def build_y_true_from_labels(

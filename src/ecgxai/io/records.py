@@ -359,6 +359,13 @@ def _load_wfdb_digital(base: Path, signal_file: Path, rec: wfdb.Record) -> np.nd
     return digital
 
 
+def signal_file_of(path: str | Path) -> Path:
+    """The record's signal file: ``.mat`` when it exists, else the WFDB ``.dat``."""
+    base = record_base(path)
+    mat = base.with_suffix(".mat")
+    return mat if mat.exists() else base.with_suffix(".dat")
+
+
 def default_lead_names(n_leads: int) -> tuple[str, ...]:
     """Standard 12-lead names for 12 leads, else ``lead1..leadN``."""
     if n_leads == len(config.STANDARD_LEADS):

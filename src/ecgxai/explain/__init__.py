@@ -1,0 +1,40 @@
+"""Explanation: segmentation, explainers (LIME, TimeSHAP-style KernelSHAP, gradients), fusion, payloads."""
+
+from ecgxai.explain.config import (
+    BASE_WINDOW_SEC,
+    FUSION_WEIGHTS_BY_SNOMED,
+    LEAD_PRIOR_BY_SNOMED,
+    WINDOW_SEC_BY_SNOMED,
+)
+from ecgxai.explain.explainers import METHODS, ExplainParams, explain_input, explain_record
+from ecgxai.explain.fusion import fuse_lime_timeshap_payload
+from ecgxai.explain.payload import Explanation
+from ecgxai.explain.pipeline import (
+    payload_from_lime_row,
+    payload_from_timeshap_row,
+    run_fused_pipeline_for_class,
+    run_fused_pipeline_for_classes,
+    run_pipeline_for_class,
+    run_pipeline_for_classes,
+)
+from ecgxai.explain.segmentation import make_event_segments
+
+__all__ = [
+    "BASE_WINDOW_SEC",
+    "FUSION_WEIGHTS_BY_SNOMED",
+    "LEAD_PRIOR_BY_SNOMED",
+    "METHODS",
+    "WINDOW_SEC_BY_SNOMED",
+    "ExplainParams",
+    "Explanation",
+    "explain_input",
+    "explain_record",
+    "fuse_lime_timeshap_payload",
+    "make_event_segments",
+    "payload_from_lime_row",
+    "payload_from_timeshap_row",
+    "run_fused_pipeline_for_class",
+    "run_fused_pipeline_for_classes",
+    "run_pipeline_for_class",
+    "run_pipeline_for_classes",
+]

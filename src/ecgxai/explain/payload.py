@@ -1,0 +1,120 @@
+"""Explanations as typed objects and as the original toolkit's payload dicts.
+
+A payload (the original format, which plotting and evaluation read) is::
+
+    {"mat_path": ..., "target_label": ..., "method_label": ..., "page_seconds": ...,
+     "perlead_spans": {lead: [(start_sec, end_sec, weight), ...]},
+     "lead_scores": {lead: score}, "top5_leads": [lead, ...], "meta": {...}}
+
+:class:`Explanation` carries the same fields plus what a study needs to report
+(target code, record, model probability, cost, seed, settings) and round-trips
+losslessly through JSON. Plain dicts are accepted wherever a payload is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Span = tuple[float, float, float]
+
+PAYLOAD_KEYS = ("mat_path", "target_label", "method_label", "page_seconds", "perlead_spans",
+                "lead_scores", "top5_leads")
+
+
+@dataclass
+class Explanation:
+    """One explanation of one record for one target class."""
+
+    mat_path: str
+    target_label: str
+    method_label: str
+    page_seconds: float
+    perlead_spans: dict[str, list[Span]]
+    lead_scores: dict[str, float] = field(default_factory=dict)
+    top5_leads: list[str] = field(default_factory=list)
+    target_code: str | None = None
+    record: str | None = None
+    sel_idx: int | None = None
+    probability: float | None = None
+    event_spans: list[Span] = field(default_factory=list)
+    model_evaluations: int = 0
+    seconds: float = 0.0
+    seed: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.perlead_spans = normalise_spans(self.perlead_spans)
+        self.event_spans = [_span(s) for s in self.event_spans]
+        self.lead_scores = {str(k): float(v) for k, v in self.lead_scores.items()}
+        self.top5_leads = [str(lead) for lead in self.top5_leads]
+
+    @property
+    def leads(self) -> list[str]:
+        """Leads that carry at least one span."""
+        return [lead for lead, spans in self.perlead_spans.items() if spans]
+
+    def to_payload(self) -> dict[str, Any]:
+        """The original payload dict (extra fields included, which old readers ignore)."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """JSON text; :meth:`from_json` gives back an equal Explanation."""
+        return json.dumps(self.to_payload(), allow_nan=False)
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any] | Explanation) -> Explanation:
+        """Accept an Explanation, one of its dicts, or an original toolkit payload dict."""
+        if isinstance(payload, Explanation):
+            return payload
+        missing = [k for k in ("perlead_spans",) if k not in payload]
+        if missing:
+            raise ValueError(f"payload lacks {missing}; has {sorted(payload)}")
+        known = {f for f in cls.__dataclass_fields__}
+        fields = {k: v for k, v in payload.items() if k in known}
+        fields.setdefault("mat_path", "")
+        fields.setdefault("target_label", str(payload.get("target_code", "")))
+        fields.setdefault("method_label", "")
+        fields.setdefault("page_seconds", _page_seconds(fields["perlead_spans"]))
+        return cls(**fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> Explanation:
+        """Parse :meth:`to_json` output (or any payload JSON)."""
+        return cls.from_payload(json.loads(text))
+
+
+def _span(span: Sequence[float]) -> Span:
+    start, end, weight = span
+    return (float(start), float(end), float(weight))
+
+
+def normalise_spans(perlead_spans: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, list[Span]]:
+    """Spans as ``{lead: [(start, end, weight), ...]}`` with float tuples sorted by start."""
+    return {str(lead): sorted(_span(s) for s in spans) for lead, spans in perlead_spans.items()}
+
+
+def _page_seconds(perlead_spans: Mapping[str, Sequence[Sequence[float]]]) -> float:
+    ends = [float(s[1]) for spans in perlead_spans.values() for s in spans]
+    return max(ends, default=0.0)
+
+
+def lead_masses(perlead_spans: Mapping[str, Sequence[Span]]) -> dict[str, float]:
+    """Per lead, the sum over spans of duration x |weight|."""
+    return {lead: float(sum((e - s) * abs(w) for s, e, w in spans))
+            for lead, spans in perlead_spans.items()}
+
+
+def top_leads(scores: Mapping[str, float], k: int = 5) -> list[str]:
+    """The ``k`` leads with the largest score (ties broken by lead name for determinism)."""
+    ranked = sorted(((-v, lead) for lead, v in scores.items() if math.isfinite(v) and v > 0))
+    return [lead for _, lead in ranked[:k]]
+
+
+def as_payload(payload: Mapping[str, Any] | Explanation) -> dict[str, Any]:
+    """A payload dict from an Explanation or a dict (returned as is)."""
+    return payload.to_payload() if isinstance(payload, Explanation) else dict(payload)
