@@ -9,7 +9,7 @@ EXTRA_TEST_PKGS ?=
 REFERENCE ?= ../shared/reference
 OUT ?= out/demo
 
-.PHONY: install install-dev demo test lint clean
+.PHONY: install install-dev demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+bench: install-dev
+	$(BIN)/python benchmarks/explain.py --reference $(REFERENCE)
 
 lint: install-dev
 	$(BIN)/ruff check src tests

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import ecgxai
+from ecgxai.explain import Explanation
 
 ECGXAI = Path(sys.executable).with_name("ecgxai")
 
@@ -96,3 +97,34 @@ def test_bad_input_exits_2_with_one_line_reason(args, reason, tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0]
+
+
+def test_explain_writes_payloads_and_resumes(reference_records, reference_dir, tmp_path):
+    records = [reference_records[0], reference_records[-1]]
+    args = ["explain", *records, "--model", reference_dir / "model" / "resnet_final_weights.h5",
+            "--architecture", "physionet2020_resnet", "--method", "gradxinput", "--targets", "164889003",
+            "--quiet", "--out", tmp_path]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    files = sorted((tmp_path / "payloads" / "gradxinput" / "164889003").glob("*.json"))
+    assert [f.stem for f in files] == sorted(r.stem for r in records)
+    payload = Explanation.from_json(files[0].read_text())
+    assert payload.mat_path.endswith(".mat") and payload.target_code == "164889003"
+    table = pd.read_csv(tmp_path / "gradxinput.csv")
+    assert len(table) == 2
+
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    files[0].unlink()  # an interrupted run: one payload missing
+    second = run(*args)
+    assert second.returncode == 0, second.stderr
+    # only the missing payload is recomputed
+    assert files[0].is_file() and files[1].stat().st_mtime_ns == stamps[files[1]]
+    assert Explanation.from_json(files[0].read_text()).perlead_spans == payload.perlead_spans
+
+
+def test_explain_rejects_unknown_target(reference_records, reference_dir, tmp_path):
+    model = reference_dir / "model" / "resnet_final_weights.h5"
+    proc = run("explain", reference_records[0], "--model", model, "--architecture", "physionet2020_resnet",
+               "--targets", "999999", "--out", tmp_path)
+    assert proc.returncode == 2 and "999999" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "payloads").exists()

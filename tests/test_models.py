@@ -276,7 +276,7 @@ def test_counters_count_samples_and_batches(tiny_keras):
     assert probs.shape == (70, 3)
     assert classifier.counter.forward_samples == 70
     assert classifier.counter.forward_batches == 3
-    classifier.predict(x[:5])  # default batch size 32: one more batch
+    classifier.predict(x[:5])  # default batch size 16: one more batch
     assert (classifier.counter.forward_samples, classifier.counter.forward_batches) == (75, 4)
     classifier.gradient(x[:4], 0)
     assert classifier.counter.gradient_samples == 4
@@ -285,7 +285,7 @@ def test_counters_count_samples_and_batches(tiny_keras):
             classifier.counter.gradient_samples) == (0, 0, 0)
 
 
-def test_predict_sends_batches_of_the_requested_size():
+def test_predict_sends_even_batches_of_at_most_the_requested_size():
     sizes: list[int] = []
 
     def model(x: np.ndarray) -> np.ndarray:
@@ -295,8 +295,11 @@ def test_predict_sends_batches_of_the_requested_size():
     classifier = ecgxai.load_model(model, class_names=FOUR_CODES[:2], input_length=20)
     sizes.clear()  # the load-time output-width probe also calls the model
     classifier.predict(np.zeros((70, 20, 12), dtype=np.float32), batch_size=32)
-    assert sizes == [32, 32, 6]
+    assert sizes == [23, 24, 23]  # the fewest batches of <= 32, sized evenly (no slow small tail)
     assert (classifier.counter.forward_samples, classifier.counter.forward_batches) == (70, 3)
+    sizes.clear()
+    classifier.predict(np.zeros((100, 20, 12), dtype=np.float32))  # default batch size 16
+    assert sizes == [14, 15, 14, 14, 14, 15, 14]
 
 
 # --- ONNX -----------------------------------------------------------------------------------
