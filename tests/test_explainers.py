@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import ecgxai
@@ -202,3 +203,29 @@ def test_params_object_and_dict_are_equivalent(planted_callable):
     a = explain_input(planted_callable, x, CODES[0], fs=FS, params=ExplainParams(m_event=40), seed=1)
     b = explain_input(planted_callable, x, CODES[0], fs=FS, params={"m_event": 40}, seed=1)
     assert a.perlead_spans == b.perlead_spans and a.model_evaluations == 1 + 40 + 500
+
+
+def test_pipeline_explains_the_predicted_class_on_request(reference_model, reference_records):
+    from ecgxai.explain import run_pipeline_for_class
+
+    files = [str(p) for p in reference_records[:2]]
+    sel_df = pd.DataFrame({"group_class": "426783006", "filename": files, "sel_idx": [0, 1]})
+    payloads, table = run_pipeline_for_class("426783006", sel_df, reference_model, method="gradxinput",
+                                             explain_class="pred", progress=False)
+    probs = ecgxai.batched_predict_all(reference_model, files, progress=False)
+    predicted = [reference_model.class_names[i] for i in probs.argmax(axis=1)]
+    assert [payloads[i]["target_code"] for i in (0, 1)] == predicted
+    assert list(table["target_code"]) == predicted and list(table["group_class"]) == ["426783006"] * 2
+
+
+def test_pipeline_reports_a_bad_record_and_goes_on(planted_callable, reference_records, tmp_path):
+    from ecgxai.explain import run_pipeline_for_class
+
+    bad = tmp_path / "BAD.mat"
+    bad.write_bytes(b"garbage")
+    sel_df = pd.DataFrame({"group_class": CODES[0], "filename": [str(bad), str(reference_records[0])],
+                           "sel_idx": [0, 1]})
+    cheap = {"m_event": 10, "m_feat": 10, "topk_events": 1}
+    payloads, table = run_pipeline_for_class(CODES[0], sel_df, planted_callable, params=cheap, progress=False)
+    assert list(payloads) == [1]
+    assert table.loc[0, "error"].startswith("MissingHeaderError") and pd.isna(table.loc[1, "error"])
