@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
@@ -41,6 +42,12 @@ EXPLAIN_EXAMPLES = """examples:
   ecgxai explain --model resnet_final_weights.h5 --architecture physionet2020_resnet \\
       --method fused --targets 164889003 --out runs/af data/records
 Re-running the same command skips records already explained (use --force to recompute).
+"""
+EVALUATE_EXAMPLES = """examples:
+  ecgxai evaluate runs/lime/payloads/lime --model model.keras --out runs/lime/metrics.csv
+  ecgxai evaluate seed_fused_payloads.json --model resnet_final_weights.h5 \\
+      --architecture physionet2020_resnet --data-root ../shared/reference --out fused_metrics.parquet
+Writes the table and OUT.summary.csv (mean, std, n per class and method).
 """
 
 
@@ -134,6 +141,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return _report_failures(errors, out_table, len(items), "explain")
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Metrics for saved payloads; finished rows are kept so an interrupted run resumes."""
+    from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
+    from ecgxai.models.loader import load_model
+
+    payloads = load_payload_files(args.payloads)
+    if not payloads:
+        raise ECGXAIError(f"no payloads found in {' '.join(map(str, args.payloads))}")
+    model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
+                       units=args.units)
+    table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
+                                       use_priors=args.priors, seed=args.seed, data_root=args.data_root,
+                                       force=args.force, progress=not args.quiet)
+    if not args.quiet:
+        print(summary.to_string(index=False))
+    failed = table[table["error"].notna()]
+    errors = pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(p).stem),
+                           "path": failed["mat_path"],
+                           "error_type": failed["error"].map(lambda e: str(e).partition(":")[0]),
+                           "message": failed["error"]})
+    return _report_failures(errors, args.out, len(table), "evaluate")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``ecgxai`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -192,6 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="recompute records already explained")
     e.add_argument("--out", required=True, type=Path, help="run folder")
     e.set_defaults(func=cmd_explain)
+
+    v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,
+                       formatter_class=raw, parents=[common])
+    v.add_argument("payloads", nargs="+", type=Path, help="payload JSON files or run folders")
+    v.add_argument("--model", required=True, type=Path, help="the model that was explained")
+    v.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
+    v.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
+    v.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
+    v.add_argument("--method-label", help="label for the method column (default: the payloads' own)")
+    v.add_argument("--priors", action="store_true",
+                   help="blend the class prior into scores (the original's use_priors; off by default)")
+    v.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
+    v.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
+    v.add_argument("--force", action="store_true", help="recompute rows already evaluated")
+    v.add_argument("--out", required=True, type=Path, help="metrics table (.csv or .parquet)")
+    v.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -82,6 +82,9 @@ def _pre_activation_model(model: keras.Model) -> keras.Model | None:
     body = keras.Model(model.inputs, last.input)
     if isinstance(last, keras.layers.Activation):
         return body
+    if isinstance(last, keras.layers.Dense):  # use the live variables: later weight edits are seen
+        outputs = keras.ops.matmul(body.output, last.kernel)
+        return keras.Model(model.inputs, outputs + last.bias if last.use_bias else outputs)
     config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logit"}
     linear = type(last).from_config(config)
     linear.build(last.input.shape)

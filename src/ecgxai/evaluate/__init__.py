@@ -1,0 +1,23 @@
+"""Evaluation: beat windows, class registry, tokens, plausibility, faithfulness, stability, sanity."""
+
+from ecgxai.evaluate.evaluator import (
+    METRIC_COLUMNS,
+    evaluate_all_payloads,
+    evaluate_payload,
+    summarise_metrics,
+)
+from ecgxai.evaluate.registry import REGISTRY, RegistryEntry, registry_entry
+from ecgxai.evaluate.sanity import model_randomisation_check
+from ecgxai.evaluate.stability import run_extra_beat_stability_experiment
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "REGISTRY",
+    "RegistryEntry",
+    "evaluate_all_payloads",
+    "evaluate_payload",
+    "model_randomisation_check",
+    "registry_entry",
+    "run_extra_beat_stability_experiment",
+    "summarise_metrics",
+]

@@ -1,0 +1,210 @@
+"""Where an explanation of each diagnosis should point: leads and beat windows from ECG criteria.
+
+Every one of the Challenge's 27 scored classes has a :class:`RegistryEntry`:
+
+- ``strict_leads``: the leads the diagnostic criterion is read in;
+- ``lenient_leads``: those plus the leads where the same finding is commonly also seen
+  (always a superset of ``strict_leads``, strict leads first);
+- ``windows``: the window types of :mod:`ecgxai.evaluate.windows` (relative to each R-peak)
+  that hold the finding;
+- ``source``: a short citation of the criterion.
+
+The atrial fibrillation and sinus rhythm entries are exactly the original toolkit's (its
+published AttAUC and P@K numbers depend on them). The others encode the criteria of the cited
+documents. Codes the Challenge scores as the same diagnosis (``EQUIVALENT_CODES``) share one
+entry object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecgxai import config
+from ecgxai.errors import ConfigurationError, UnknownClassError
+from ecgxai.evaluate.windows import WINDOW_TYPES
+from ecgxai.io.classes import EQUIVALENT_CODES, SCORED_CODES, class_name
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """Leads and window types where one diagnosis shows, with the source of the criterion."""
+
+    strict_leads: tuple[str, ...]
+    lenient_leads: tuple[str, ...]
+    windows: tuple[str, ...]
+    source: str
+
+    def __post_init__(self) -> None:
+        for field_name in ("strict_leads", "lenient_leads", "windows"):
+            values = getattr(self, field_name)
+            if isinstance(values, str) or not isinstance(values, tuple) or not values:
+                raise ConfigurationError(
+                    f"RegistryEntry.{field_name} must be a non-empty tuple, got {values!r}")
+            if len(set(values)) != len(values):
+                raise ConfigurationError(f"RegistryEntry.{field_name} holds duplicates: {values!r}")
+        bad = [lead for lead in self.lenient_leads + self.strict_leads if lead not in config.STANDARD_LEADS]
+        if bad:
+            raise ConfigurationError(
+                f"RegistryEntry: unknown lead(s) {bad}; expected {list(config.STANDARD_LEADS)}")
+        missing = [lead for lead in self.strict_leads if lead not in self.lenient_leads]
+        if missing:
+            raise ConfigurationError(
+                f"RegistryEntry: strict lead(s) {missing} missing from the lenient leads")
+        unknown = [w for w in self.windows if w not in WINDOW_TYPES]
+        if unknown:
+            raise ConfigurationError(f"RegistryEntry: unknown window type(s) {unknown}; "
+                                     f"expected {list(WINDOW_TYPES)}")
+        if not self.source.strip():
+            raise ConfigurationError("RegistryEntry.source must cite the criterion")
+
+
+def _entry(
+    strict: tuple[str, ...], extra: tuple[str, ...], windows: tuple[str, ...], source: str
+) -> RegistryEntry:
+    """An entry whose lenient leads are the strict leads followed by ``extra``."""
+    lenient = strict + tuple(lead for lead in extra if lead not in strict)
+    return RegistryEntry(strict, lenient, windows, source)
+
+
+# --- citations ------------------------------------------------------------------------------------------
+
+_PART_II = ("AHA/ACCF/HRS 2007 recommendations for the standardization and interpretation of the ECG, "
+            "part II (diagnostic statement list; Mason et al., Circulation 2007)")
+_PART_III = ("AHA/ACCF/HRS 2009 recommendations for the standardization and interpretation of the ECG, "
+             "part III (intraventricular conduction disturbances; Surawicz et al., Circulation 2009)")
+_PART_IV = ("AHA/ACCF/HRS 2009 recommendations for the standardization and interpretation of the ECG, "
+            "part IV (ST segment, T and U waves, QT interval; Rautaharju et al., Circulation 2009)")
+_BRADY = ("2018 ACC/AHA/HRS guideline on the evaluation and management of patients with bradycardia and "
+          "cardiac conduction delay (Kusumoto et al., Circulation 2019)")
+
+_LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+_PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
+
+# Atrial fibrillation and sinus rhythm: exactly the original toolkit's entries.
+_AF = RegistryEntry(
+    strict_leads=("II", "V1"),
+    lenient_leads=("II", "V1", "V2", "aVF", "I", "V5", "V6", "aVR"),
+    windows=("beat",),
+    source="2020 ESC guidelines for the diagnosis and management of atrial fibrillation (Hindricks et al., "
+           "Eur Heart J 2021): irregularly irregular RR intervals, no distinct P waves (best seen in II, V1)",
+)
+_SINUS = RegistryEntry(
+    strict_leads=("II", "V1"),
+    lenient_leads=("II", "V1", "I", "aVF", "V2"),
+    windows=("pre",),
+    source=_PART_II + ": P wave before every QRS, upright in I and II (sinus rhythm)",
+)
+
+# First-degree AV block and prolonged PR: PR interval > 200 ms, P wave and PR segment in II and V1.
+_LONG_PR = _entry(("II", "V1"), ("I", "III", "aVF", "V2"), ("pre", "qrs_on"),
+                  _PART_II + "; " + _BRADY + ": PR interval > 200 ms (first-degree AV block)")
+# Right bundle branch block (complete or incomplete): rsR' in V1-V2, wide slurred S in I, aVL, V5, V6.
+_RBBB = _entry(("V1", "V2"), ("I", "aVL", "V5", "V6"), ("qrs", "qrs_term"),
+               _PART_III + ": rsr'/rsR'/rSR' in V1-V2, S wave wider than R (or > 40 ms) in I and V6")
+_LBBB = _entry(("I", "aVL", "V5", "V6"), ("V1", "V2"), ("qrs", "qrs_term"),
+               _PART_III + ": broad notched or slurred R in I, aVL, V5, V6, no q there; rS or QS in V1-V2")
+_NSIVCB = _entry(("I", "aVL", "V1", "V5", "V6"), ("II", "aVF", "V2", "V3", "V4"), ("qrs", "qrs_term"),
+                 _PART_III + ": QRS > 110 ms without the RBBB or LBBB morphology (nonspecific IVCD)")
+# Frontal-plane axis: the sign of the QRS in I and aVF, refined with II, III and aVL.
+_AXIS_LEADS = (("I", "aVF"), ("II", "III", "aVL"))
+_LAFB = _entry(*_AXIS_LEADS, ("qrs",),
+               _PART_III + ": frontal axis -45 to -90 degrees, qR in aVL, rS in II, III, aVF (LAFB)")
+_LAD = _entry(*_AXIS_LEADS, ("qrs",),
+              _PART_II + "; " + _PART_III + ": frontal QRS axis beyond -30 degrees "
+              "(QRS negative in II and aVF, positive in I)")
+_RAD = _entry(*_AXIS_LEADS, ("qrs",),
+              _PART_II + "; " + _PART_III + ": frontal QRS axis beyond +90 degrees "
+              "(QRS negative in I, positive in aVF)")
+_LOW_QRS = _entry(_LIMB, _PRECORDIAL, ("qrs",),
+                  _PART_II + ": QRS amplitude < 0.5 mV in every limb lead "
+                  "or < 1.0 mV in every precordial lead")
+_PACED = _entry(("II", "V1", "V5"), ("I", "III", "aVF", "V2", "V6"), ("pace", "qrs"),
+                _PART_II + " (paced rhythm): pacemaker stimulus artefacts followed by a wide paced QRS")
+# Premature atrial/supraventricular beats: the early, abnormal P wave (II and V1).
+_PAC = _entry(("II", "V1"), ("I", "III", "aVF"), ("pre",),
+              _PART_II + ": premature P wave of a different morphology before a (usually) narrow QRS")
+# Premature ventricular beats: wide, bizarre QRS without a preceding P, discordant ST-T; V1/V6 give the
+# bundle-branch-like morphology and II the inferior or superior axis.
+_PVC = _entry(("V1", "V5", "V6", "II"), ("I", "aVF", "V2"), ("qrs", "beat"),
+              _PART_II + ": premature wide QRS (> 120 ms) not preceded by a P wave, discordant ST-T")
+_LONG_QT = _entry(("II", "V5"), ("V6", "I", "V2", "V3"), ("stt", "tlate"),
+                  _PART_IV + ": QT (QRS onset to T end, lead II or V5) corrected above 450 ms (men) / 460 ms "
+                  "(women)")
+_Q_WAVE = _entry(("II", "III", "aVF", "V1", "V2", "V3", "V4"), ("I", "aVL", "V5", "V6"), ("qrs_on", "qrs"),
+                 "Fourth universal definition of myocardial infarction "
+                 "(Thygesen et al., ESC/ACC/AHA/WHF 2018): pathological Q waves >= 30-40 ms "
+                 "in two contiguous leads; any Q in V2-V3 >= 20 ms")
+_T_WAVE = _entry(("I", "II", "aVL", "V2", "V3", "V4", "V5", "V6"), ("V1", "aVF", "III"), ("stt", "tlate"),
+                 _PART_IV + ": T wave flat or inverted where normally upright (I, II, aVL, V2-V6)")
+_RATE_SOURCE = _PART_II + ": sinus P waves, rate and P-P variation read in the rhythm leads II and V1"
+_SINUS_BRADY = _entry(("II", "V1"), ("I", "aVF", "V2"), ("pre", "beat"), _RATE_SOURCE + " (rate < 60 bpm)")
+_SINUS_TACHY = _entry(("II", "V1"), ("I", "aVF", "V2"), ("pre", "beat"), _RATE_SOURCE + " (rate > 100 bpm)")
+_SINUS_ARRHYTHMIA = _entry(("II", "V1"), ("I", "aVF", "V2"), ("pre", "beat"),
+                           _RATE_SOURCE + " (P-P variation > 120 ms or > 10%)")
+_BRADYCARDIA = _entry(("II", "V1"), ("I", "aVF", "V2"), ("pre", "beat"),
+                      _BRADY + ": ventricular rate < 50-60 bpm; the P waves (II, V1) tell the mechanism")
+_FLUTTER = _entry(("II", "III", "aVF", "V1"), ("I", "V2", "aVR"), ("beat",),
+                  "2019 ESC guidelines for the management of supraventricular tachycardia (Brugada et al., "
+                  "Eur Heart J 2020): saw-tooth flutter waves (~300/min) in II, III, aVF, discrete in V1")
+
+#: Registry entry of every scored class (SNOMED CT code -> entry); equivalent codes share one entry.
+REGISTRY: dict[str, RegistryEntry] = {
+    "270492004": _LONG_PR,  # 1st degree AV block
+    "164889003": _AF,  # atrial fibrillation
+    "164890007": _FLUTTER,  # atrial flutter
+    "426627000": _BRADYCARDIA,  # bradycardia
+    "713427006": _RBBB,  # complete right bundle branch block (= 59118001)
+    "713426002": _RBBB,  # incomplete right bundle branch block
+    "445118002": _LAFB,  # left anterior fascicular block
+    "39732003": _LAD,  # left axis deviation
+    "164909002": _LBBB,  # left bundle branch block
+    "251146004": _LOW_QRS,  # low QRS voltages
+    "698252002": _NSIVCB,  # nonspecific intraventricular conduction disorder
+    "10370003": _PACED,  # pacing rhythm
+    "284470004": _PAC,  # premature atrial contraction (= 63593006)
+    "427172004": _PVC,  # premature ventricular contractions (= 17338001)
+    "164947007": _LONG_PR,  # prolonged PR interval
+    "111975006": _LONG_QT,  # prolonged QT interval
+    "164917005": _Q_WAVE,  # Q wave abnormal
+    "47665007": _RAD,  # right axis deviation
+    "59118001": _RBBB,  # right bundle branch block (= 713427006)
+    "427393009": _SINUS_ARRHYTHMIA,  # sinus arrhythmia
+    "426177001": _SINUS_BRADY,  # sinus bradycardia
+    "426783006": _SINUS,  # sinus rhythm
+    "427084000": _SINUS_TACHY,  # sinus tachycardia
+    "63593006": _PAC,  # supraventricular premature beats (= 284470004)
+    "164934002": _T_WAVE,  # T wave abnormal
+    "59931005": _T_WAVE,  # T wave inversion
+    "17338001": _PVC,  # ventricular premature beats (= 427172004)
+}
+
+
+
+def _check_registry() -> None:
+    """The table must cover exactly the scored classes, equivalent codes sharing their entry."""
+    if set(REGISTRY) != set(SCORED_CODES):
+        raise ConfigurationError(f"REGISTRY does not match the scored codes: "
+                                 f"{sorted(set(REGISTRY) ^ set(SCORED_CODES))}")
+    unequal = [(a, b) for a, b in EQUIVALENT_CODES if REGISTRY[a] != REGISTRY[b]]
+    if unequal:
+        raise ConfigurationError(f"equivalent codes with different registry entries: {unequal}")
+
+
+_check_registry()
+
+
+def registry_entry(code: str | int) -> RegistryEntry:
+    """The registry entry of a scored SNOMED CT code; UnknownClassError naming the code otherwise."""
+    key = str(code).strip()
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise UnknownClassError(f"no registry entry for class code {code!r}: not one of the 27 scored "
+                                f"SNOMED CT codes") from None
+
+
+def describe(code: str | int) -> str:
+    """One line naming the class and its strict leads and windows (for logs and reports)."""
+    entry = registry_entry(code)
+    return (f"{code} {class_name(str(code).strip())}: strict {', '.join(entry.strict_leads)}; "
+            f"windows {', '.join(entry.windows)}")

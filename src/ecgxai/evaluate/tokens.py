@@ -1,0 +1,67 @@
+"""Tokens: every lead x every window of the class's window types over all beats.
+
+As in the original toolkit, beats come from the whole recording and every beat gives
+one token per lead and window type, even when clipping at the record's start leaves
+its window empty (score 0).
+
+A token's score is, over the explanation's spans on its lead, the sum of overlap
+duration x |weight|. Labels say whether the token's lead is in the class's strict
+or lenient lead set (see :mod:`ecgxai.evaluate.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ecgxai.evaluate.registry import RegistryEntry
+from ecgxai.evaluate.windows import BeatContext
+
+TOKEN_COLUMNS = ["lead", "window", "beat", "start_sec", "end_sec", "score", "strict", "lenient"]
+
+
+def overlap_scores(windows: np.ndarray, spans: Sequence[Sequence[float]]) -> np.ndarray:
+    """For (W, 2) windows, the sum over spans of overlap duration x |weight|."""
+    if len(windows) == 0 or len(spans) == 0:
+        return np.zeros(len(windows))
+    s = np.asarray(spans, dtype=float)
+    overlap = np.minimum(windows[:, 1:2], s[None, :, 1]) - np.maximum(windows[:, 0:1], s[None, :, 0])
+    return np.clip(overlap, 0, None) @ np.abs(s[:, 2])
+
+
+def token_windows(context: BeatContext, window_types: Sequence[str], class_code: str | None
+                  ) -> list[tuple[str, int, float, float]]:
+    """(window type, beat number, start, end) for every window of every type, in beat order."""
+    out = []
+    for kind in window_types:
+        windows = context.windows(kind, class_code)  # one per beat, empty when clipped away
+        out.extend((kind, beat, start, end) for beat, (start, end) in enumerate(windows))
+    return out
+
+
+def make_tokens(
+    perlead_spans: Mapping[str, Sequence[Sequence[float]]],
+    context: BeatContext,
+    entry: RegistryEntry,
+    lead_names: Sequence[str],
+    class_code: str | None = None,
+    window_types: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The token table (TOKEN_COLUMNS) of one explanation: lead-major, then window type, then beat."""
+    windows = token_windows(context, window_types or entry.windows, class_code)
+    bounds = np.array([(start, end) for _, _, start, end in windows], dtype=float).reshape(-1, 2)
+    frames = []
+    for lead in lead_names:
+        frames.append(pd.DataFrame({
+            "lead": lead,
+            "window": [kind for kind, _, _, _ in windows],
+            "beat": [beat for _, beat, _, _ in windows],
+            "start_sec": bounds[:, 0],
+            "end_sec": bounds[:, 1],
+            "score": overlap_scores(bounds, perlead_spans.get(lead, [])),
+            "strict": lead in entry.strict_leads,
+            "lenient": lead in entry.lenient_leads,
+        }, columns=TOKEN_COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TOKEN_COLUMNS)
