@@ -23,7 +23,7 @@ from ecgxai.explain import explain_record
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("lime", "timeshap", "fused", "ig", "gradxinput")
-COLUMNS = ["strict_attauc", "lenient_attauc", "strict_f1", "lenient_f1", "strict_p_at_k", "lenient_p_at_k",
+COLUMNS = ["strict_attauc", "lenient_attauc", "strict_attauc_delin", "lenient_attauc_delin", "strict_f1", "lenient_f1", "strict_p_at_k", "lenient_p_at_k",
            "deletion_auc", "faithfulness_gain", "morf_auc", "lerf_auc", "insertion_auc", "lerf_morf_gap",
            "random_morf_auc", "random_lerf_auc", "random_insertion_auc", "random_lerf_morf_gap"]
 

@@ -79,6 +79,9 @@ def test_rows_have_every_column_random_baseline_and_errors(seed_payloads, refere
     for key in ("morf_auc", "lerf_auc", "insertion_auc"):
         assert good[key].notna().all() and good[f"random_{key}"].notna().all()
     assert table["error"].iloc[2].startswith("RecordNotFoundError")
+    # The delineation-based ground truth: AF uses all five P/PR/QRS/ST/T windows per beat.
+    assert good["lenient_attauc_delin"].between(0, 1).all()
+    assert (good["n_tokens_delin"] > 0).all() and (good["n_tokens_delin"] % 12 == 0).all()
 
 
 def test_cli_evaluate_writes_table_summary_and_resumes(reference_dir, tmp_path):

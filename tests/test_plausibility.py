@@ -68,3 +68,12 @@ def test_tokens_are_every_lead_times_every_beat_window():
     np.testing.assert_allclose(v1.score, [0.0, 0.7 * 1.0])
     assert tokens.groupby("lead").strict.first().to_dict() == {"I": False, "II": True, "V1": False}
     assert tokens.groupby("lead").lenient.first().to_dict() == {"I": False, "II": True, "V1": True}
+
+
+def test_given_windows_replace_the_fixed_ones():
+    context = BeatContext(fs=500.0, duration_sec=3.0, r_peaks=np.array([500, 1000]), hr_bpm=60.0)
+    entry = RegistryEntry(strict_leads=("II",), lenient_leads=("II",), windows=("beat",), source="test")
+    tokens = make_tokens({"II": [(0.0, 3.0, 2.0)]}, context, entry, ["II"], window_types=["d_qrs"],
+                         given_windows={"d_qrs": [(0.95, 1.05), (1.9, 2.0), (2.5, 2.6)]})
+    assert list(tokens.window) == ["d_qrs"] * 3 and list(tokens.beat) == [0, 1, 2]
+    np.testing.assert_allclose(tokens.score, [0.2, 0.2, 0.2])

@@ -24,8 +24,8 @@ from ecgxai.errors import ECGXAIError, UnknownClassError
 from ecgxai.evaluate.faithfulness import random_ranking_curves, ranking_curves, targeted_deletion
 from ecgxai.evaluate.plausibility import att_auc, blend_prior, f1_half_max, precision_at_k
 from ecgxai.evaluate.registry import registry_entry
-from ecgxai.evaluate.tokens import make_tokens
-from ecgxai.evaluate.windows import record_beat_context
+from ecgxai.evaluate.tokens import delineated_types, make_tokens
+from ecgxai.evaluate.windows import delineated_window_sets, record_beat_context
 from ecgxai.explain.explainers import derive_seed
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import SCORED_CLASSES, class_name
@@ -40,7 +40,8 @@ RANKING_KEYS = ("morf_auc", "lerf_auc", "insertion_auc")
 METRIC_COLUMNS = [
     "record", "meta_code", "class_name", "sel_idx", "mat_path", "method", "priors_used",
     "strict_attauc", "lenient_attauc", "strict_f1", "lenient_f1", "precision_k", "strict_p_at_k",
-    "lenient_p_at_k", "deletion_auc", "faithfulness_gain", "n_tokens", *RANKING_KEYS, "lerf_morf_gap",
+    "lenient_p_at_k", "strict_attauc_delin", "lenient_attauc_delin", "n_tokens_delin", "deletion_auc",
+    "faithfulness_gain", "n_tokens", *RANKING_KEYS, "lerf_morf_gap",
     *(f"random_{k}" for k in RANKING_KEYS), "random_lerf_morf_gap", "probability", "evaluations", "error",
 ]
 _CODE_BY_NAME = {c.name: c.code for c in SCORED_CLASSES}
@@ -117,6 +118,7 @@ def evaluate_payload(
     tokens = make_tokens(explanation.perlead_spans, context, entry, leads, class_code=code)
     if use_priors:
         tokens["score"] = blend_prior(tokens["score"].to_numpy(), _prior_mask(tokens))
+    delineated = _delineated_plausibility(explanation, record, context, entry, leads, code)
     target = classifier.class_index(code)
     rng = np.random.default_rng(derive_seed(seed, record.name, code, "evaluate"))
     before = classifier.counter.forward_samples
@@ -124,7 +126,7 @@ def evaluate_payload(
         "record": record.name, "meta_code": code, "class_name": class_name(code),
         "sel_idx": explanation.sel_idx, "mat_path": explanation.mat_path, "method": explanation.method_label,
         "priors_used": bool(use_priors), "probability": float(classifier.predict(x)[0, target]),
-        **plausibility_metrics(tokens, k),
+        **plausibility_metrics(tokens, k), **delineated,
     }
     deletion = targeted_deletion(classifier, x, record.fs, leads, target, tokens, rng)
     row.update(deletion_auc=deletion["deletion_auc"], faithfulness_gain=deletion["faithfulness_gain"])
@@ -133,6 +135,20 @@ def evaluate_payload(
         row.update(_ranking_row(classifier, x, record.fs, leads, target, explanation, shown, rng))
     row["evaluations"] = classifier.counter.forward_samples - before
     return row
+
+
+def _delineated_plausibility(explanation: Explanation, record: Any, context: Any, entry: Any,
+                             leads: Sequence[str], code: str) -> dict[str, float]:
+    """AttAUC against the alternative ground truth of neurokit2-delineated P/PR/QRS/ST/T windows."""
+    types = delineated_types(entry.windows)
+    given = delineated_window_sets(record.to_units("adc"), record.fs, record.lead_names, types,
+                                   r_peaks=context.r_peaks)
+    tokens = make_tokens(explanation.perlead_spans, context, entry, leads, class_code=code,
+                         window_types=types, given_windows=given)
+    scores = tokens["score"].to_numpy(dtype=float)
+    return {"strict_attauc_delin": att_auc(scores, tokens["strict"].to_numpy(dtype=bool)),
+            "lenient_attauc_delin": att_auc(scores, tokens["lenient"].to_numpy(dtype=bool)),
+            "n_tokens_delin": len(tokens)}
 
 
 def _prior_mask(tokens: pd.DataFrame) -> np.ndarray:

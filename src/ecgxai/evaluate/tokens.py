@@ -31,12 +31,29 @@ def overlap_scores(windows: np.ndarray, spans: Sequence[Sequence[float]]) -> np.
     return np.clip(overlap, 0, None) @ np.abs(s[:, 2])
 
 
-def token_windows(context: BeatContext, window_types: Sequence[str], class_code: str | None
+#: Which delineated windows stand for each fixed window type in the delineation-based ground truth.
+DELINEATED_FOR: dict[str, tuple[str, ...]] = {
+    "pre": ("d_p", "d_pr"), "qrs_on": ("d_qrs",), "qrs": ("d_qrs",), "qrs_term": ("d_qrs",),
+    "stt": ("d_st",), "tlate": ("d_t",), "pace": ("d_qrs",), "beat": ("d_p", "d_pr", "d_qrs", "d_st", "d_t"),
+}
+
+
+def delineated_types(window_types: Sequence[str]) -> list[str]:
+    """The delineated window types that stand for a class's fixed window types, without repeats."""
+    return list(dict.fromkeys(t for kind in window_types for t in DELINEATED_FOR[kind]))
+
+
+def token_windows(context: BeatContext, window_types: Sequence[str], class_code: str | None,
+                  given: Mapping[str, Sequence[tuple[float, float]]] | None = None
                   ) -> list[tuple[str, int, float, float]]:
-    """(window type, beat number, start, end) for every window of every type, in beat order."""
+    """(window type, beat number, start, end) for every window of every type, in beat order.
+
+    Windows come from the beat context (one per beat, empty when clipped away) unless ``given``
+    holds them for a type (e.g. delineated windows).
+    """
     out = []
     for kind in window_types:
-        windows = context.windows(kind, class_code)  # one per beat, empty when clipped away
+        windows = given[kind] if given and kind in given else context.windows(kind, class_code)
         out.extend((kind, beat, start, end) for beat, (start, end) in enumerate(windows))
     return out
 
@@ -48,9 +65,10 @@ def make_tokens(
     lead_names: Sequence[str],
     class_code: str | None = None,
     window_types: Sequence[str] | None = None,
+    given_windows: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> pd.DataFrame:
     """The token table (TOKEN_COLUMNS) of one explanation: lead-major, then window type, then beat."""
-    windows = token_windows(context, window_types or entry.windows, class_code)
+    windows = token_windows(context, window_types or entry.windows, class_code, given_windows)
     bounds = np.array([(start, end) for _, _, start, end in windows], dtype=float).reshape(-1, 2)
     frames = []
     for lead in lead_names:

@@ -263,21 +263,38 @@ def delineated_windows(
     :func:`detect_r_peaks_original` (or ``r_peaks``). Beats where either boundary is missing (NaN)
     or the window would be empty are skipped; windows are in beat order.
     """
+    return delineated_window_sets(x, fs, lead_names, [window_type], r_peaks=r_peaks)[window_type]
+
+
+def delineated_window_sets(
+    x: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    window_types: Sequence[str],
+    *,
+    r_peaks: Sequence[int] | np.ndarray | None = None,
+) -> dict[str, list[tuple[float, float]]]:
+    """:func:`delineated_windows` for several types from one delineation of the record."""
     from ecgxai.explain.segmentation import delineate_beats
 
-    if window_type not in DELINEATED_BOUNDS:
-        raise ConfigurationError(f"unknown delineated window type {window_type!r}; "
-                                 f"expected one of {list(DELINEATED_WINDOW_TYPES)}")
+    unknown = [t for t in window_types if t not in DELINEATED_BOUNDS]
+    if unknown:
+        raise ConfigurationError(f"unknown delineated window types {unknown}; "
+                                 f"expected some of {list(DELINEATED_WINDOW_TYPES)}")
     x, fs, names = _check_input(x, fs, lead_names)
     peaks = detect_r_peaks_original(x, fs, names) if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
     if peaks.size == 0:
-        return []
+        return {t: [] for t in window_types}
     table = delineate_beats(x, fs, peaks, names or None)
-    first, second = DELINEATED_BOUNDS[window_type]
-    starts = table[first].to_numpy(dtype=float)
-    ends = table[second].to_numpy(dtype=float)
-    keep = np.isfinite(starts) & np.isfinite(ends) & (ends > starts)
-    return [(float(s) / fs, float(e) / fs) for s, e in zip(starts[keep], ends[keep], strict=True)]
+    out = {}
+    for window_type in window_types:
+        first, second = DELINEATED_BOUNDS[window_type]
+        starts = table[first].to_numpy(dtype=float)
+        ends = table[second].to_numpy(dtype=float)
+        keep = np.isfinite(starts) & np.isfinite(ends) & (ends > starts)
+        out[window_type] = [(float(a) / fs, float(b) / fs)
+                            for a, b in zip(starts[keep], ends[keep], strict=True)]
+    return out
 
 
 # --- one record's beats ------------------------------------------------------------------------------------
