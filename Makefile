@@ -40,7 +40,7 @@ demo: install
 
 test: install-dev
 	@if [ -n "$(EXTRA_TEST_PKGS)" ]; then $(BIN)/python -m pip install --quiet $(EXTRA_TEST_PKGS); fi
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
@@ -48,7 +48,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/explain.py --reference $(REFERENCE)
 
 lint: install-dev
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

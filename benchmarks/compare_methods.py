@@ -23,7 +23,8 @@ from ecgxai.explain import explain_record
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("lime", "timeshap", "fused", "ig", "gradxinput")
-COLUMNS = ["strict_attauc", "lenient_attauc", "strict_attauc_delin", "lenient_attauc_delin", "strict_f1", "lenient_f1", "strict_p_at_k", "lenient_p_at_k",
+COLUMNS = ["strict_attauc", "lenient_attauc", "strict_attauc_delin", "lenient_attauc_delin", "strict_f1",
+           "lenient_f1", "strict_p_at_k", "lenient_p_at_k",
            "deletion_auc", "faithfulness_gain", "morf_auc", "lerf_auc", "insertion_auc", "lerf_morf_gap",
            "random_morf_auc", "random_lerf_auc", "random_insertion_auc", "random_lerf_morf_gap"]
 
@@ -36,7 +37,8 @@ def explain_all(classifier, records: pd.DataFrame, reference: Path, seed: int) -
     for rec in records.itertuples():
         path = reference / "records" / f"{rec.record}.mat"
         for method in ("lime", "timeshap", "ig", "gradxinput"):
-            payloads[method].append(explain_record(classifier, path, rec.group_class, method=method, seed=seed))
+            payloads[method].append(explain_record(classifier, path, rec.group_class, method=method,
+                                                   seed=seed))
         payloads["fused"].append(fuse_lime_timeshap_payload(payloads["lime"][-1], payloads["timeshap"][-1]))
     return payloads
 
@@ -79,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             tables.append(table.assign(seconds=pd.Series(seconds).mean(),
                                        model_evaluations=pd.Series(evaluations).mean()))
     metrics = pd.concat(tables, ignore_index=True)
+    means = {column: (column, "mean") for column in [*COLUMNS, "seconds", "model_evaluations"]}
     summary = (metrics[metrics["error"].isna()]
                .groupby(["meta_code", "class_name", "method", "priors_used"], sort=False)
-               [[*COLUMNS, "seconds", "model_evaluations"]].mean().reset_index())
-    summary.insert(4, "n", metrics.groupby(["meta_code", "method", "priors_used"], sort=False).size().to_numpy())
+               .agg(n=("record", "count"), **means).reset_index())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(args.out.with_name(args.out.stem + "_per_record.csv"), index=False)
     summary.to_csv(args.out, index=False)
