@@ -10,18 +10,16 @@ Writes ``benchmarks/results/compare_methods.csv`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import pandas as pd
+from common import reference_parser, reference_setup, write_results
 
-import ecgxai
 from ecgxai.evaluate.evaluator import evaluate_all_payloads
-from ecgxai.explain import explain_record
+from ecgxai.explain import explain_record, fuse_lime_timeshap_payload
 
-ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("lime", "timeshap", "fused", "ig", "gradxinput")
 COLUMNS = ["strict_attauc", "lenient_attauc", "strict_attauc_delin", "lenient_attauc_delin", "strict_f1",
            "lenient_f1", "strict_p_at_k", "lenient_p_at_k",
@@ -31,8 +29,6 @@ COLUMNS = ["strict_attauc", "lenient_attauc", "strict_attauc_delin", "lenient_at
 
 def explain_all(classifier, records: pd.DataFrame, reference: Path, seed: int) -> dict[str, list]:
     """Payloads per method (fused from the LIME and TimeSHAP ones) and the seconds each took."""
-    from ecgxai.explain import fuse_lime_timeshap_payload
-
     payloads: dict[str, list] = {m: [] for m in METHODS}
     for rec in records.itertuples():
         path = reference / "records" / f"{rec.record}.mat"
@@ -55,20 +51,12 @@ def seed_payloads(reference: Path, records: pd.DataFrame) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, default=ROOT.parent / "shared" / "reference")
-    parser.add_argument("--per-class", type=int, default=10, help="records per target group (max 35)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compare_methods.csv")
+    parser = reference_parser(__doc__.splitlines()[0], per_class=10, out_name="compare_methods.csv")
     args = parser.parse_args(argv)
-    if not (args.reference / "records").is_dir():
-        print(f"reference material not found at {args.reference}", file=sys.stderr)
+    setup = reference_setup(args)
+    if setup is None:
         return 2
-    classifier = ecgxai.load_model(args.reference / "model" / "resnet_final_weights.h5",
-                                   architecture="physionet2020_resnet")
-    selection = pd.read_csv(args.reference / "seed-results" / "selection.csv",
-                            dtype={"record": str, "group_class": str})
-    records = selection.groupby("group_class", sort=True).head(args.per_class).reset_index(drop=True)
+    classifier, records = setup
     payloads = explain_all(classifier, records, args.reference, args.seed)
     payloads["original fused (seed payloads)"] = seed_payloads(args.reference, records)
     tables = []
@@ -87,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                .agg(n=("record", "count"), **means).reset_index())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(args.out.with_name(args.out.stem + "_per_record.csv"), index=False)
-    summary.to_csv(args.out, index=False)
-    args.out.with_suffix(".md").write_text(summary.round(3).to_markdown(index=False) + "\n")
-    print(summary.round(3).to_string(index=False))
+    write_results(summary, args.out)
     return 0
 
 

@@ -11,7 +11,6 @@ model. Writes ``benchmarks/results/explain.csv`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -19,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import reference_parser, reference_setup, write_results
 
 import ecgxai
 from ecgxai.explain import explain_record, fuse_lime_timeshap_payload
 
-ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("lime", "timeshap", "ig", "gradxinput")
 
 
@@ -36,13 +35,6 @@ def forward_seconds_per_record(classifier: ecgxai.Classifier, x: np.ndarray, rep
         classifier.predict(batch)
         times.append((time.perf_counter() - started) / len(batch))
     return statistics.median(times)
-
-
-def pick_records(reference: Path, per_class: int) -> pd.DataFrame:
-    """The first ``per_class`` records of each target group in the reference selection table."""
-    selection = pd.read_csv(reference / "seed-results" / "selection.csv", dtype={"record": str,
-                                                                                 "group_class": str})
-    return selection.groupby("group_class", sort=True).head(per_class).reset_index(drop=True)
 
 
 def measure(classifier: ecgxai.Classifier, records: pd.DataFrame, reference: Path, seed: int) -> pd.DataFrame:
@@ -94,24 +86,14 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, default=ROOT.parent / "shared" / "reference")
-    parser.add_argument("--per-class", type=int, default=3, help="records per target group")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "explain.csv")
-    args = parser.parse_args(argv)
-    if not (args.reference / "records").is_dir():
-        print(f"reference material not found at {args.reference}", file=sys.stderr)
+    args = reference_parser(__doc__.splitlines()[0], per_class=3, out_name="explain.csv").parse_args(argv)
+    setup = reference_setup(args)
+    if setup is None:
         return 2
-    classifier = ecgxai.load_model(args.reference / "model" / "resnet_final_weights.h5",
-                                   architecture="physionet2020_resnet")
-    records = pick_records(args.reference, args.per_class)
+    classifier, records = setup
     runs = measure(classifier, records, args.reference, args.seed)
-    table = summarise(pd.concat([runs.drop(columns="payload"), fused_rows(runs)], ignore_index=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    args.out.with_suffix(".md").write_text(table.round(4).to_markdown(index=False) + "\n")
-    print(table.round(4).to_string(index=False))
+    write_results(summarise(pd.concat([runs.drop(columns="payload"), fused_rows(runs)], ignore_index=True)),
+                  args.out)
     return 0
 
 

@@ -173,16 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    model_args = argparse.ArgumentParser(add_help=False)
+    model_args.add_argument("--model", required=True, type=Path, help=".keras, .h5, .onnx or TorchScript")
+    model_args.add_argument("--architecture", choices=sorted(ARCHITECTURES),
+                            help="zoo network for .h5 weights")
+    model_args.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
+    model_args.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("predict", help="class probabilities for records", epilog=PREDICT_EXAMPLES,
-                       formatter_class=raw, parents=[common])
+                       formatter_class=raw, parents=[common, model_args])
     p.add_argument("records", nargs="+", type=Path, help="record files or directories (searched)")
-    p.add_argument("--model", required=True, type=Path, help=".keras, .h5, .onnx or TorchScript")
-    p.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
-    p.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
-    p.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--allow-default-fs", action="store_true",
                    help="read a .mat without header at 500 Hz (the original's fallback)")
@@ -206,13 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_select)
 
     e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
-                       formatter_class=raw, parents=[common])
+                       formatter_class=raw, parents=[common, model_args])
     e.add_argument("records", nargs="*", type=Path, help="record files or directories (or --selection)")
     e.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
-    e.add_argument("--model", required=True, type=Path, help=".keras, .h5, .onnx or TorchScript")
-    e.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
-    e.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
-    e.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
     e.add_argument("--method", default="lime", choices=list(RUN_METHODS))
     e.add_argument("--targets", nargs="+", metavar="CODE",
                    help="classes to explain (default: the selection's groups, or AF and SR)")
@@ -224,12 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_explain)
 
     v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,
-                       formatter_class=raw, parents=[common])
+                       formatter_class=raw, parents=[common, model_args])
     v.add_argument("payloads", nargs="+", type=Path, help="payload JSON files or run folders")
-    v.add_argument("--model", required=True, type=Path, help="the model that was explained")
-    v.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
-    v.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
-    v.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
     v.add_argument("--method-label", help="label for the method column (default: the payloads' own)")
     v.add_argument("--priors", action="store_true",
                    help="blend the class prior into scores (the original's use_priors; off by default)")

@@ -58,6 +58,8 @@ import scipy.signal
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
+from ecgxai.explain.segmentation import delineate_beats, signal_length
+from ecgxai.io.records import Record, check_fs, read_record
 
 # --- the original detector's settings --------------------------------------------------------------
 
@@ -138,7 +140,7 @@ def detect_r_peaks_original(x: np.ndarray, fs: float, lead_names: Sequence[str])
     12-lead order for a 12-column signal (otherwise no names: the highest-variance lead is used).
     """
     x, fs, names = _check_input(x, fs, lead_names)
-    n = _real_length(x)
+    n = signal_length(x)
     x = x[:n]
     empty = np.zeros(0, dtype=np.int64)
     b, a = _detector_filter(fs)
@@ -178,7 +180,7 @@ def median_heart_rate(r_peaks: Sequence[int] | np.ndarray, fs: float) -> float:
 
     :data:`DEFAULT_HR_BPM` (70) when there are fewer than two peaks or no interval in that range.
     """
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     peaks = np.sort(np.asarray(r_peaks, dtype=float).ravel())
     if peaks.size < 2:
         return DEFAULT_HR_BPM
@@ -275,8 +277,6 @@ def delineated_window_sets(
     r_peaks: Sequence[int] | np.ndarray | None = None,
 ) -> dict[str, list[tuple[float, float]]]:
     """:func:`delineated_windows` for several types from one delineation of the record."""
-    from ecgxai.explain.segmentation import delineate_beats
-
     unknown = [t for t in window_types if t not in DELINEATED_BOUNDS]
     if unknown:
         raise ConfigurationError(f"unknown delineated window types {unknown}; "
@@ -336,7 +336,7 @@ def beat_context(x: np.ndarray, fs: float, lead_names: Sequence[str]) -> BeatCon
     x, fs, names = _check_input(x, fs, lead_names)
     peaks = detect_r_peaks_original(x, fs, names)
     peaks.setflags(write=False)
-    return BeatContext(fs=fs, duration_sec=_real_length(x) / fs, r_peaks=peaks,
+    return BeatContext(fs=fs, duration_sec=signal_length(x) / fs, r_peaks=peaks,
                        hr_bpm=median_heart_rate(peaks, fs))
 
 
@@ -346,8 +346,6 @@ def record_beat_context(record: object) -> BeatContext:
     Runs on the full recording in ADC units, which reproduces the original's per-record token
     counts on all 70 reference records.
     """
-    from ecgxai.io.records import Record, read_record
-
     rec = record if isinstance(record, Record) else read_record(Path(str(record)))
     return beat_context(rec.to_units("adc"), rec.fs, rec.lead_names)
 
@@ -379,21 +377,6 @@ def _detector_lead_indices(x: np.ndarray, names: Sequence[str]) -> list[int]:
     return [int(np.argmax(np.var(x, axis=0)))]
 
 
-def _real_length(x: np.ndarray) -> int:
-    nonzero = np.flatnonzero(np.any(x != 0, axis=1))
-    return int(nonzero[-1]) + 1 if nonzero.size else 0
-
-
-def _check_fs(fs: float) -> float:
-    try:
-        value = float(fs)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}")
-    return value
-
-
 def _check_input(x: np.ndarray, fs: float, lead_names: Sequence[str] | None
                  ) -> tuple[np.ndarray, float, list[str]]:
     x = np.asarray(x)
@@ -408,4 +391,4 @@ def _check_input(x: np.ndarray, fs: float, lead_names: Sequence[str] | None
         names = [str(name) for name in lead_names]
     if lead_names is not None and len(names) != x.shape[1]:
         raise ConfigurationError(f"{len(names)} lead names for a signal with {x.shape[1]} leads")
-    return x, _check_fs(fs), names
+    return x, check_fs(fs), names

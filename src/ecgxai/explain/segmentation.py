@@ -74,6 +74,7 @@ import scipy.signal
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
+from ecgxai.io.records import check_fs
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def segment_events(
     """Like :func:`make_event_segments`, as :class:`Event` objects labelled with kind and beat."""
     settings = _resolve_params(params)
     x = _as_signal(x)
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     names = _lead_names(x, lead_names)
     kind = settings["event_kind"]
     n_total = x.shape[0]
@@ -211,7 +212,7 @@ def detect_r_peaks(x: np.ndarray, fs: float, lead_names: Sequence[str] | None = 
     Zero padding at the end is ignored. Never raises on flat, noisy or very short signals.
     """
     x = _as_signal(x)
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     names = _lead_names(x, lead_names)
     return _find_r_peaks(x[: signal_length(x)], fs, names).peaks
 
@@ -237,7 +238,7 @@ def delineate_beats(
     (onsets near the P peak; median QRS durations of 150-200 ms on normal 12-lead records).
     """
     x = _as_signal(x)
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     names = _lead_names(x, lead_names)
     n_real = signal_length(x)
     x = x[:n_real]
@@ -296,16 +297,6 @@ def _as_signal(x: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     return x
-
-
-def _check_fs(fs: float) -> float:
-    try:
-        value = float(fs)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}")
-    return value
 
 
 def _lead_names(x: np.ndarray, lead_names: Sequence[str] | None) -> tuple[str, ...]:

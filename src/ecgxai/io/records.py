@@ -144,6 +144,17 @@ class Record:
         return cls.from_dict(json.loads(text))
 
 
+def check_fs(fs: object) -> float:
+    """``fs`` as a float, refusing anything that is not a finite positive number of Hz."""
+    try:
+        value = float(fs)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}")
+    return value
+
+
 def check_units(units: str) -> None:
     """Raise ConfigurationError unless ``units`` is ``adc`` or ``mV``."""
     if units not in UNITS:
@@ -239,8 +250,8 @@ def read_record(
     its header is an error unless ``fs`` is given or ``allow_default_fs`` opts into
     the original toolkit's 500 Hz fallback (logged as a warning).
     """
-    if fs is not None and not (math.isfinite(fs) and fs > 0):
-        raise ConfigurationError(f"fs must be a positive number of Hz, got {fs!r}")
+    if fs is not None:
+        fs = check_fs(fs)
     base = record_base(path)
     header = base.with_suffix(".hea")
     if header.is_file():
