@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
 def test_quickstart_steps_1_to_3(reference_dir, tmp_path):
@@ -86,3 +87,16 @@ def test_quickstart_step_4_both_pipelines(reference_dir, reference_model):
     # Same seed, same explanation: the LIME part of the fused run equals the LIME-only run.
     assert df_lime["perlead_spans"].tolist() == df_lime_2["perlead_spans"].tolist()
     assert df_lime["error"].isna().all() and len(df_ts) == len(target_classes)
+
+
+def test_original_names_are_importable_from_the_package():
+    import ecgxai
+    from ecgxai import evaluate_all_payloads, fuse_lime_timeshap_payload, run_fused_pipeline_for_classes
+    from ecgxai.evaluate import evaluator
+    from ecgxai.explain import fusion, pipeline
+
+    assert evaluate_all_payloads is evaluator.evaluate_all_payloads
+    assert fuse_lime_timeshap_payload is fusion.fuse_lime_timeshap_payload
+    assert run_fused_pipeline_for_classes is pipeline.run_fused_pipeline_for_classes
+    with pytest.raises(AttributeError, match="no_such_name"):
+        ecgxai.no_such_name  # noqa: B018

@@ -3,8 +3,12 @@
 The public API keeps the original ECG-XAI toolkit's names (``preprocess_for_model``,
 ``batched_predict_all``, ``build_selection_df_with_aliases``, ``TARGET_META``, ...)
 on top of typed records and one classifier interface for every model backend.
-TensorFlow is imported only when a Keras model is loaded.
+TensorFlow is imported only when a Keras model is loaded; the explanation and
+evaluation names below are imported on first use (they pull in neurokit2).
 """
+
+import importlib
+from typing import Any
 
 from ecgxai import errors
 from ecgxai.config import MAXLEN, RANDOM_SEED
@@ -37,6 +41,21 @@ from ecgxai.selection import build_selection_df_with_aliases
 
 __version__ = "0.1.0"
 
+#: Original toolkit names that live in the explain and evaluate layers, loaded on first access.
+_LAZY = {
+    "run_pipeline_for_class": "ecgxai.explain", "run_pipeline_for_classes": "ecgxai.explain",
+    "run_fused_pipeline_for_class": "ecgxai.explain", "run_fused_pipeline_for_classes": "ecgxai.explain",
+    "fuse_lime_timeshap_payload": "ecgxai.explain", "make_event_segments": "ecgxai.explain",
+    "payload_from_lime_row": "ecgxai.explain", "payload_from_timeshap_row": "ecgxai.explain",
+    "Explanation": "ecgxai.explain", "evaluate_all_payloads": "ecgxai.evaluate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ecgxai' has no attribute {name!r}")
+
 __all__ = [
     "ARCHITECTURES",
     "MAXLEN",
@@ -63,4 +82,5 @@ __all__ = [
     "read_record",
     "to_model_input",
     "validate_target_meta",
+    *_LAZY,
 ]

@@ -21,9 +21,6 @@ from typing import Any
 
 Span = tuple[float, float, float]
 
-PAYLOAD_KEYS = ("mat_path", "target_label", "method_label", "page_seconds", "perlead_spans",
-                "lead_scores", "top5_leads")
-
 
 @dataclass
 class Explanation:
@@ -71,11 +68,9 @@ class Explanation:
         """Accept an Explanation, one of its dicts, or an original toolkit payload dict."""
         if isinstance(payload, Explanation):
             return payload
-        missing = [k for k in ("perlead_spans",) if k not in payload]
-        if missing:
-            raise ValueError(f"payload lacks {missing}; has {sorted(payload)}")
-        known = {f for f in cls.__dataclass_fields__}
-        fields = {k: v for k, v in payload.items() if k in known}
+        if "perlead_spans" not in payload:
+            raise ValueError(f"payload lacks 'perlead_spans'; has {sorted(payload)}")
+        fields = {k: v for k, v in payload.items() if k in cls.__dataclass_fields__}
         fields.setdefault("mat_path", "")
         fields.setdefault("target_label", str(payload.get("target_code", "")))
         fields.setdefault("method_label", "")
@@ -114,7 +109,3 @@ def top_leads(scores: Mapping[str, float], k: int = 5) -> list[str]:
     ranked = sorted(((-v, lead) for lead, v in scores.items() if math.isfinite(v) and v > 0))
     return [lead for _, lead in ranked[:k]]
 
-
-def as_payload(payload: Mapping[str, Any] | Explanation) -> dict[str, Any]:
-    """A payload dict from an Explanation or a dict (returned as is)."""
-    return payload.to_payload() if isinstance(payload, Explanation) else dict(payload)
