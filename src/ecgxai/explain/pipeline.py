@@ -118,6 +118,12 @@ def _explain_rows(classifier: Classifier, rows: pd.DataFrame, methods: Sequence[
     return results
 
 
+def fuse_for_class(lime: Explanation, shap: Explanation, code: str, **fusion_kwargs: Any) -> Explanation:
+    """Fuse with the class's method weights (``FUSION_WEIGHTS_BY_SNOMED``) unless given explicitly."""
+    settings = {"method_weights": class_config.fusion_weights_for(code), **fusion_kwargs}
+    return fuse_lime_timeshap_payload(lime, shap, **settings)
+
+
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -189,8 +195,7 @@ def run_fused_pipeline_for_class(
     results = _explain_rows(classifier, rows, ["lime", "timeshap"], params, seed, explain_class,
                             progress)
     (lime, lime_table), (shap, shap_table) = results["lime"], results["timeshap"]
-    fusion_kwargs.setdefault("method_weights", class_config.fusion_weights_for(target_class))
-    fused = {k: fuse_lime_timeshap_payload(lime[k], shap[k], **fusion_kwargs).to_payload()
+    fused = {k: fuse_for_class(lime[k], shap[k], target_class, **fusion_kwargs).to_payload()
              for k in lime if k in shap}
     _warn_plot(plot)
     return fused, _table(lime_table), _table(shap_table)

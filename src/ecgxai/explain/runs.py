@@ -20,11 +20,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ecgxai.errors import ConfigurationError, ECGXAIError
-from ecgxai.explain import config as class_config
 from ecgxai.explain.explainers import METHODS, ExplainParams, explain_record
-from ecgxai.explain.fusion import fuse_lime_timeshap_payload
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.pipeline import TABLE_COLUMNS, explanation_row
+from ecgxai.explain.pipeline import TABLE_COLUMNS, explanation_row, fuse_for_class
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.io.records import record_base, signal_file_of
 from ecgxai.models.base import Classifier
@@ -87,8 +85,7 @@ def _explain_one(classifier: Classifier, item: WorkItem, method: str, out_dir: P
     if method == "fused":
         lime, shap = (_explain_one(classifier, item, m, out_dir, params, seed, force, fusion_kwargs)
                       for m in ("lime", "timeshap"))
-        kwargs = {"method_weights": class_config.fusion_weights_for(item.group_class), **fusion_kwargs}
-        explanation = fuse_lime_timeshap_payload(lime, shap, **kwargs)
+        explanation = fuse_for_class(lime, shap, item.group_class, **fusion_kwargs)
     else:
         explanation = explain_record(classifier, item.filename, item.group_class, method=method,
                                      params=params, seed=seed)
