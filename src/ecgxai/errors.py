@@ -57,6 +57,14 @@ class LeadMismatchError(RecordError, ValueError):
     """The record's leads do not match what the model expects."""
 
 
+class GroundTruthError(RecordError, ValueError):
+    """A ground-truth mask file (``NAME.mask.json``) is unreadable or inconsistent."""
+
+
+class MissingGroundTruthError(GroundTruthError, FileNotFoundError):
+    """A record has no ground-truth mask file beside it."""
+
+
 # --- classes -----------------------------------------------------------------
 
 
@@ -96,3 +104,10 @@ class InputShapeError(ModelError, ValueError):
 
 class NotDifferentiableError(ModelError, TypeError):
     """Gradients were asked of a backend that cannot provide them."""
+
+
+# --- run folders -------------------------------------------------------------
+
+
+class ManifestError(ECGXAIError, ValueError):
+    """A run folder's ``run.json`` manifest is unreadable or not a JSON object."""

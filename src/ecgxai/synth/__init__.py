@@ -1,0 +1,27 @@
+"""Seeded synthetic 12-lead ECGs with planted diagnoses and ground-truth evidence masks."""
+
+from ecgxai.synth.batches import LEVEL_RANGES, synthetic_batch
+from ecgxai.synth.datasets import generate_dataset, record_seed
+from ecgxai.synth.generator import SyntheticECG, generate_ecg
+from ecgxai.synth.groundtruth import BeatAnnotation, GroundTruth, load_mask, mask_path, read_ground_truth
+from ecgxai.synth.specs import SYNTH_CLASSES, SYNTH_CODES, SYNTH_DESCRIPTIONS, SynthClass
+from ecgxai.synth.writer import write_synthetic
+
+__all__ = [
+    "LEVEL_RANGES",
+    "SYNTH_CLASSES",
+    "SYNTH_CODES",
+    "SYNTH_DESCRIPTIONS",
+    "BeatAnnotation",
+    "GroundTruth",
+    "SynthClass",
+    "SyntheticECG",
+    "generate_dataset",
+    "generate_ecg",
+    "load_mask",
+    "mask_path",
+    "read_ground_truth",
+    "record_seed",
+    "synthetic_batch",
+    "write_synthetic",
+]
