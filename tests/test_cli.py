@@ -13,6 +13,7 @@ import pytest
 
 import ecgxai
 from ecgxai.explain import Explanation
+from ecgxai.io.manifest import file_sha256, read_manifest
 
 ECGXAI = Path(sys.executable).with_name("ecgxai")
 
@@ -112,6 +113,10 @@ def test_explain_writes_payloads_and_resumes(reference_records, reference_dir, t
     assert payload.mat_path.endswith(".mat") and payload.target_code == "164889003"
     table = pd.read_csv(tmp_path / "gradxinput.csv")
     assert len(table) == 2
+    settings = read_manifest(tmp_path)["explain"]["gradxinput"]
+    assert settings["items"] == 2 and settings["targets"] == ["164889003"]
+    assert settings["model_sha256"] == file_sha256(reference_dir / "model" / "resnet_final_weights.h5")
+    assert settings["seed"] == ecgxai.config.RANDOM_SEED and settings["event_kind"] == "uniform"
 
     stamps = {f: f.stat().st_mtime_ns for f in files}
     files[0].unlink()  # an interrupted run: one payload missing

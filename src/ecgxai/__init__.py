@@ -3,8 +3,8 @@
 The public API keeps the original ECG-XAI toolkit's names (``preprocess_for_model``,
 ``batched_predict_all``, ``build_selection_df_with_aliases``, ``TARGET_META``, ...)
 on top of typed records and one classifier interface for every model backend.
-TensorFlow is imported only when a Keras model is loaded; the explanation and
-evaluation names below are imported on first use (they pull in neurokit2).
+TensorFlow is imported only when a Keras model is loaded; the explanation, evaluation
+and plotting names below are imported on first use (they pull in neurokit2, ecg_plot).
 """
 
 import importlib
@@ -48,6 +48,7 @@ _LAZY = {
     "fuse_lime_timeshap_payload": "ecgxai.explain", "make_event_segments": "ecgxai.explain",
     "payload_from_lime_row": "ecgxai.explain", "payload_from_timeshap_row": "ecgxai.explain",
     "Explanation": "ecgxai.explain", "evaluate_all_payloads": "ecgxai.evaluate",
+    "plot_from_payload": "ecgxai.report",
 }
 
 

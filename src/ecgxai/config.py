@@ -40,6 +40,10 @@ STANDARD_LEADS: tuple[str, ...] = (
     "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
 )
 
+#: Record x class sections an HTML report draws by default: each adds, per method, a 12-lead
+#: chart of ~0.23 MB that takes ~3 s to rasterise (the metric summaries always cover every record).
+REPORT_MAX_RECORDS: int = 20
+
 
 def resolve_maxlen(maxlen: int | None) -> int:
     """Return ``maxlen`` or the configured default, checking it is positive."""

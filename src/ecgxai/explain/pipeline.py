@@ -229,5 +229,5 @@ def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _warn_plot(plot: bool) -> None:
     if plot:
-        log.warning("plot=True: figures are drawn by ecgxai's plotting module, not available in this "
-                    "version; payloads are returned for plotting later")
+        log.warning("plot=True: the pipelines do not draw; pass the returned payloads to "
+                    "ecgxai.plot_from_payload (or plot_comparison) instead")

@@ -370,6 +370,15 @@ def _load_wfdb_digital(base: Path, signal_file: Path, rec: wfdb.Record) -> np.nd
     return digital
 
 
+def resolve_record_path(path: str | Path, data_root: str | Path | None = None) -> Path:
+    """A payload's ``mat_path`` as a file path: as given when absolute or existing, else under
+    ``data_root`` (default ``config.DATA_ROOT``)."""
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return Path(data_root if data_root is not None else config.DATA_ROOT) / candidate
+
+
 def signal_file_of(path: str | Path) -> Path:
     """The record's signal file: ``.mat`` when it exists, else the WFDB ``.dat``."""
     base = record_base(path)

@@ -1,0 +1,15 @@
+"""Figures: explanations over their ECG (``ecg_plot``) and metric plots (Matplotlib); SVG, PNG or PDF."""
+
+from ecgxai.report.ecg import ExplanationFigure, plot_comparison, plot_from_payload
+from ecgxai.report.figure import ReportFigure
+from ecgxai.report.metrics import MetricFigure, plot_deletion_curves, plot_metric_boxes
+
+__all__ = [
+    "ExplanationFigure",
+    "MetricFigure",
+    "ReportFigure",
+    "plot_comparison",
+    "plot_deletion_curves",
+    "plot_from_payload",
+    "plot_metric_boxes",
+]

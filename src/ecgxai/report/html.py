@@ -1,0 +1,473 @@
+"""``build_report``: one self-contained HTML page for a run folder, readable offline.
+
+The page holds the run's settings (from ``run.json``, else what the payloads say),
+per-class metric summaries with figures, and one section per record and class with
+each method's 12-lead figure, top leads, spans and metrics. Everything is inline (CSS,
+metric figures as SVG, ECG charts as PNG data URIs): no scripts and no network resources,
+so the file can be mailed or archived as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import zip_longest
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from PIL import Image
+
+import ecgxai
+from ecgxai import config
+from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.evaluator import METRIC_COLUMNS
+from ecgxai.explain.payload import Explanation
+from ecgxai.io.classes import class_name
+from ecgxai.io.files import atomic_output, read_table
+from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
+from ecgxai.report import plot_comparison, plot_from_payload, plot_metric_boxes
+from ecgxai.report.figure import ReportFigure
+
+log = logging.getLogger(__name__)
+
+#: ECG charts are embedded as PNG at this resolution, reduced to this many colours: a 12-lead
+#: chart's SVG holds every sample (~2 MB), its PNG ~0.15 MB.
+PNG_DPI, PNG_COLOURS = 96, 64
+#: Trace points per panel in report charts: each bucket's extrema, finer than the 96 dpi PNG shows.
+PREVIEW_POINTS = 2000
+
+#: Metrics summarised per class and method (the explanation's, then its random baseline).
+SUMMARY_METRICS = (
+    "strict_attauc", "lenient_attauc", "faithfulness_gain", "deletion_auc",
+    "morf_auc", "random_morf_auc", "insertion_auc", "random_insertion_auc",
+    "lerf_morf_gap", "random_lerf_morf_gap",
+)
+_IDENTITY_COLUMNS = ("record", "meta_code", "class_name", "sel_idx", "mat_path", "method")
+_GROUP_COLUMNS = ["meta_code", "class_name", "method", "priors_used"]
+MISSING = "\u2013"  # en dash: a value that is absent or not a number
+_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;
+background:#f6f7f9}
+main{max-width:1200px;margin:0 auto;padding:24px 32px 64px;background:#fff}
+h1{font-size:26px;margin:0 0 4px}h2{border-bottom:2px solid #d8dde6;padding-bottom:4px;margin-top:40px}
+h3{margin:28px 0 8px}h4{margin:18px 0 6px;color:#38465e}
+.muted{color:#5d6b82}.note{background:#fff6dd;border-left:4px solid #e0a800;padding:8px 12px;margin:12px 0}
+.error{background:#fde8e8;border-left:4px solid #c62828;padding:8px 12px;margin:8px 0}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+th,td{border:1px solid #d8dde6;padding:3px 8px;text-align:left;vertical-align:top;white-space:pre-line}
+th{background:#eef1f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.wrap{word-break:break-all;max-width:420px}
+figure{margin:8px 0;overflow-x:auto}figure svg,figure img{max-width:100%;height:auto}
+nav ol{columns:3;font-size:13px}nav li{break-inside:avoid}
+.facts{display:flex;flex-wrap:wrap;gap:6px 24px;margin:6px 0}
+details{margin:6px 0}summary{cursor:pointer;color:#38465e}
+section.record{border-top:1px solid #d8dde6;margin-top:24px}
+.scroll{overflow-x:auto}.pair{display:flex;flex-wrap:wrap;gap:0 32px;align-items:flex-start}
+"""
+
+
+@dataclass
+class PayloadEntry:
+    """One payload file of the run: where it is, what it explains, and its content or why not."""
+
+    path: Path
+    method: str
+    class_code: str
+    record: str
+    explanation: Explanation | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunContents:
+    """Everything the report shows, read from a run folder."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    entries: list[PayloadEntry]
+    metrics: pd.DataFrame
+
+
+# --- reading the run folder ----------------------------------------------------------------------
+
+
+def load_run(run_dir: str | Path) -> RunContents:
+    """Manifest, payloads (``payloads/<method>/<class>/<record>.json``) and metrics tables of a run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigurationError(f"{run_dir}: no such run folder")
+    manifest = read_manifest(run_dir)
+    entries = [_load_entry(path) for path in sorted(run_dir.glob("payloads/*/*/*.json"))]
+    if not entries:
+        raise ConfigurationError(f"{run_dir}: no payloads found (expected payloads/<method>/<class>/"
+                                 "<record>.json, as 'ecgxai explain --out' writes)")
+    return RunContents(run_dir, manifest, entries, _read_metrics(_metrics_tables(run_dir, manifest)))
+
+
+def _load_entry(path: Path) -> PayloadEntry:
+    """A payload file; one that cannot be parsed is kept with its error, to be shown in its section."""
+    entry = PayloadEntry(path, method=path.parent.parent.name, class_code=path.parent.name, record=path.stem)
+    try:
+        entry.explanation = Explanation.from_json(path.read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        entry.error = f"cannot read payload {path.name}: {exc}"
+    return entry
+
+
+def _metrics_tables(run_dir: Path, manifest: Mapping[str, Any]) -> list[Path]:
+    """Metrics tables the manifest names, else every top-level table with metric columns."""
+    named = [run_dir / entry["out"] for entry in manifest.get("evaluate", {}).values()
+             if isinstance(entry, Mapping) and "out" in entry]
+    if named:
+        return [path for path in named if path.is_file()]
+    candidates = sorted([*run_dir.glob("*.csv"), *run_dir.glob("*.parquet")])
+    return [path for path in candidates if _has_metric_columns(path)]
+
+
+def _has_metric_columns(path: Path) -> bool:
+    """Whether a table's header names the columns of an ``ecgxai evaluate`` metrics table."""
+    columns = pd.read_csv(path, nrows=0).columns if path.suffix == ".csv" else pq.read_schema(path).names
+    return {"strict_attauc", "mat_path", "meta_code"} <= set(columns)
+
+
+def _read_metrics(paths: Sequence[Path]) -> pd.DataFrame:
+    """The metrics tables stacked, each row tagged with its table's file name."""
+    frames = [read_table(path, dtype={"meta_code": str, "record": str}).assign(table=path.name)
+              for path in paths]
+    if not frames:
+        return pd.DataFrame(columns=[*METRIC_COLUMNS, "table"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- small HTML pieces ---------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _fmt(value: Any) -> str:
+    """A cell's text: non-integers to 3 decimals, lists comma-separated, missing values as a dash."""
+    if value is None or (_is_number(value) and math.isnan(value)):
+        return MISSING
+    if _is_number(value) and not isinstance(value, numbers.Integral):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    numeric = _is_number(value)
+    text = _fmt(value)
+    css = "num" if numeric else "wrap" if len(text) > 40 else ""
+    return f'<td class="{css}">{_e(text)}</td>' if css else f"<td>{_e(text)}</td>"
+
+
+def _table(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """A table that scrolls sideways when too wide; header names may break after underscores."""
+    head = "".join(f"<th>{_e(h).replace('_', '_<wbr>')}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def svg_markup(figure: ReportFigure, alt: str) -> str:
+    """The figure as inline SVG (without the XML prolog); ``alt`` is unused, as the SVG has its title."""
+    svg = figure.to_svg()
+    return svg[svg.find("<svg"):]
+
+
+def png_markup(figure: ReportFigure, alt: str) -> str:
+    """The figure as an ``<img>`` with a PNG data URI (inline SVG when PNG export is unavailable)."""
+    with TemporaryDirectory() as tmp:
+        try:
+            path = figure.save(Path(tmp) / "figure.png", dpi=PNG_DPI)
+        except ConfigurationError as exc:  # no Cairo library: a larger page, but a complete one
+            log.debug("report: PNG export unavailable (%s); embedding SVG", exc)
+            return svg_markup(figure, alt)
+        with Image.open(path) as image:
+            reduced = image.convert("RGB").quantize(PNG_COLOURS)
+    buffer = io.BytesIO()
+    reduced.save(buffer, format="PNG", optimize=True)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _figure(make: Callable[[], ReportFigure], what: str,
+            embed: Callable[[ReportFigure, str], str] = png_markup) -> str:
+    """A figure embedded by ``embed``, or an error note saying why ``what`` has none (never a crash)."""
+    try:
+        content = embed(make(), what)
+    except Exception as exc:  # a report shows every record it can; one bad record is a note, not a stop
+        log.warning("report: no figure for %s: %s", what, exc)
+        return f'<p class="error">No figure for {_e(what)}: {_e(type(exc).__name__)}: {_e(exc)}</p>'
+    return f"<figure>{content}</figure>"
+
+
+def _anchor(*parts: str) -> str:
+    return "-".join("".join(c if c.isalnum() else "_" for c in part) for part in parts)
+
+
+def _class_title(code: str) -> str:
+    return f"{class_name(code)} ({code})" if code.isdigit() else code
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def _settings_section(run: RunContents) -> str:
+    """The manifest's sections (or a note that there is none) and what the payloads themselves record."""
+    parts = ['<h2 id="settings">Run settings</h2>']
+    if run.manifest:
+        updated = run.manifest.get("updated", "?")
+        parts.append(f"<p class=muted>From {_e(MANIFEST_NAME)}, last updated {_e(updated)}.</p>")
+        names = sorted((k for k, v in run.manifest.items() if isinstance(v, Mapping)),
+                       key=lambda name: (name == "environment", name))
+        parts.extend(_manifest_section(name, run.manifest[name]) for name in names)
+    else:
+        parts.append(f'<p class="note">This run folder has no {_e(MANIFEST_NAME)}; the settings below '
+                     "are what the payloads record.</p>")
+    parts.append("<h3>Explanations in this run</h3>" + _explanations_table(run.entries))
+    return "\n".join(parts)
+
+
+def _manifest_section(name: str, section: Mapping[str, Any]) -> str:
+    """One manifest section as a heading (with its update time) and a settings table."""
+    stamp = f" <span class=muted>updated {_e(section['updated'])}</span>" if "updated" in section else ""
+    settings = {k: v for k, v in section.items() if k != "updated"}
+    return f"<h3>{_e(name)}{stamp}</h3>{_mapping_table(settings)}"
+
+
+def _mapping_table(section: Mapping[str, Any]) -> str:
+    """A manifest section: entries that are mappings become columns, plain values one column."""
+    entries = {k: v for k, v in section.items() if isinstance(v, Mapping)}
+    plain = {k: v for k, v in section.items() if not isinstance(v, Mapping)}
+    columns = {**entries, **({"value": plain} if plain else {})}
+    keys = list(dict.fromkeys(k for entry in columns.values() for k in entry))
+    return _table(["setting", *columns], ([k, *(entry.get(k) for entry in columns.values())] for k in keys))
+
+
+def _explanations_table(entries: Sequence[PayloadEntry]) -> str:
+    """Per method folder: label, counts, classes, seeds and the explainer parameters the payloads record."""
+    rows = []
+    for method in sorted({e.method for e in entries}):
+        mine = [e for e in entries if e.method == method]
+        loaded = [e.explanation for e in mine if e.explanation is not None]
+        params = _common_params([x.params for x in loaded])
+        seeds = _brief(sorted({x.seed for x in loaded if x.seed is not None}))
+        labels = sorted({x.method_label for x in loaded})
+        classes = sorted({e.class_code for e in mine})
+        rows.append([method, labels, len(mine), len({e.record for e in mine}), classes, seeds,
+                     ", ".join(f"{k}={v}" for k, v in params.items()), len(mine) - len(loaded)])
+    return _table(["method", "label", "payloads", "records", "classes", "seeds (per payload)",
+                   "parameters (common)", "unreadable"], rows)
+
+
+def _brief(values: Sequence[Any], limit: int = 3) -> str:
+    """Up to ``limit`` values, then how many there are in all."""
+    shown = ", ".join(map(str, values[:limit]))
+    return shown if len(values) <= limit else f"{shown}, ... ({len(values)} distinct)"
+
+
+def _common_params(params: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters every payload shares with the same value."""
+    if not params:
+        return {}
+    return {k: v for k, v in params[0].items() if all(p.get(k) == v for p in params[1:])}
+
+
+# --- metric summaries ----------------------------------------------------------------------------
+
+
+def metric_summary(metrics: pd.DataFrame, columns: Sequence[str] = SUMMARY_METRICS) -> pd.DataFrame:
+    """Per class, method and prior setting: n, and mean, sd and median of each metric column."""
+    ok = metrics[metrics["error"].isna()]
+    present = [c for c in columns if c in ok and ok[c].notna().any()]
+    grouped = ok.groupby(_GROUP_COLUMNS)[present]
+    summary = grouped.agg(["mean", "std", "median"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    return summary.assign(n=grouped.size()).reset_index()
+
+
+def _summary_section(run: RunContents) -> str:
+    parts = ['<h2 id="metrics">Metrics per class and method</h2>']
+    if run.metrics.empty:
+        parts.append('<p class="note">No metrics table in this run folder (run <code>ecgxai evaluate '
+                     "RUN_DIR --out RUN_DIR/metrics.csv</code> to add one).</p>")
+        return "\n".join(parts)
+    summary = metric_summary(run.metrics)
+    metrics = [c for c in SUMMARY_METRICS if f"{c}_mean" in summary]
+    parts.append("<p class=muted>mean ± sd, median below; random_* columns score a random attribution "
+                 f"on the same record. Tables: {_e(', '.join(sorted(run.metrics['table'].unique())))}.</p>")
+    rows = [[_class_title(r.meta_code), r.method, r.priors_used, r.n,
+             *(_mean_sd_median(r, m) for m in metrics)] for r in summary.itertuples(index=False)]
+    parts.append(_table(["class", "method", "priors", "n", *metrics], rows))
+    failed = run.metrics[run.metrics["error"].notna()]
+    if len(failed):
+        parts.append(f'<p class="error">{len(failed)} payload(s) could not be evaluated: '
+                     f"{_e(', '.join(sorted(failed['mat_path'].map(lambda p: Path(str(p)).stem))))}.</p>")
+    ok = run.metrics[run.metrics["error"].isna()]
+    if len(ok):
+        parts.append(_figure(lambda: plot_metric_boxes(ok), "the metric distributions", svg_markup))
+    return "\n".join(parts)
+
+
+def _mean_sd_median(row: Any, metric: str) -> str:
+    mean, sd, median = (getattr(row, f"{metric}_{s}") for s in ("mean", "std", "median"))
+    return f"{_fmt(mean)} ± {_fmt(sd)}\n{_fmt(median)}"
+
+
+# --- per-record sections -------------------------------------------------------------------------
+
+
+def _record_groups(entries: Sequence[PayloadEntry]) -> dict[tuple[str, str], list[PayloadEntry]]:
+    """Payloads grouped by (class, record), in that order; methods sorted within a group."""
+    groups: dict[tuple[str, str], list[PayloadEntry]] = {}
+    for entry in sorted(entries, key=lambda e: (e.class_code, e.record, e.method)):
+        groups.setdefault((entry.class_code, entry.record), []).append(entry)
+    return groups
+
+
+def shown_sections(keys: Sequence[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
+    """At most ``limit`` (class, record) keys, taken from each class in turn so every class is
+    shown; returned in (class, record) order."""
+    if limit is None:
+        return sorted(keys)
+    by_class: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(keys):
+        by_class.setdefault(key[0], []).append(key)
+    rounds = zip_longest(*by_class.values())
+    taken = [key for keys_in_round in rounds for key in keys_in_round if key is not None]
+    return sorted(taken[:limit])
+
+
+def _metric_rows(metrics: pd.DataFrame, explanation: Explanation, class_code: str) -> pd.DataFrame:
+    """The metrics rows of one explanation: same record file, class and method label."""
+    if metrics.empty:
+        return metrics
+    match = ((metrics["mat_path"] == explanation.mat_path) & (metrics["meta_code"] == class_code)
+             & (metrics["method"] == explanation.method_label))
+    return metrics[match]
+
+
+def _metrics_table(rows: pd.DataFrame) -> str:
+    """One explanation's metrics, one column per metrics table it appears in."""
+    if rows.empty:
+        return "<p class=muted>No metrics row for this explanation.</p>"
+    hidden = (*_IDENTITY_COLUMNS, "priors_used", "table")
+    columns = [c for c in rows.columns if c not in hidden and rows[c].notna().any()]
+    header = ["metric", *(f"{r.table} (priors {'on' if r.priors_used else 'off'})"
+                          for r in rows.itertuples())]
+    return _table(header, ([c, *rows[c].tolist()] for c in columns))
+
+
+def _spans_table(explanation: Explanation) -> str:
+    rows = [[lead, start, end, weight] for lead, spans in explanation.perlead_spans.items()
+            for start, end, weight in spans]
+    return (f"<details><summary>{len(rows)} spans (windows) on {len(explanation.leads)} leads</summary>"
+            + _table(["lead", "start (s)", "end (s)", "weight"], rows) + "</details>")
+
+
+def _method_block(entry: PayloadEntry, metrics: pd.DataFrame, data_root: Path | None) -> str:
+    """One method's explanation of one record: facts, 12-lead figure, spans, metrics."""
+    title = f'<h4 id="{_anchor(entry.class_code, entry.record, entry.method)}">{_e(entry.method)}</h4>'
+    x = entry.explanation
+    if x is None:
+        return f'{title}<p class="error">{_e(entry.error)}</p>'
+    facts = [("label", x.method_label), ("model probability", _fmt(x.probability)),
+             ("top leads", _fmt(x.top5_leads) or MISSING), ("seed", _fmt(x.seed)),
+             ("model evaluations", x.model_evaluations), ("seconds", f"{x.seconds:.2f}")]
+    facts_html = "".join(f"<span><b>{_e(k)}:</b> {_e(v)}</span>" for k, v in facts)
+    figure = _figure(lambda: plot_from_payload(x, topk=5, data_root=data_root, preview_points=PREVIEW_POINTS),
+                     f"{entry.record} / {entry.class_code} / {entry.method}")
+    return (f'{title}<div class="facts">{facts_html}</div>{figure}<div class="pair">'
+            f"{_metrics_table(_metric_rows(metrics, x, entry.class_code))}{_spans_table(x)}</div>")
+
+
+def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics: pd.DataFrame,
+                    data_root: Path | None) -> str:
+    """A record explained for one class: a comparison figure when several methods explain it, then each."""
+    class_code, record = key
+    loaded = [e.explanation for e in group if e.explanation is not None]
+    path = loaded[0].mat_path if loaded else ""
+    parts = [f'<section class="record" id="{_anchor(class_code, record)}">',
+             f"<h3>{_e(record)} · {_e(_class_title(class_code))}</h3>",
+             f"<p class=muted>{_e(path)}</p>"]
+    if len(loaded) > 1:
+        parts.append(_figure(
+            lambda: plot_comparison(loaded, data_root=data_root, preview_points=PREVIEW_POINTS),
+            f"the method comparison of {record}"))
+    parts.extend(_method_block(entry, metrics, data_root) for entry in group)
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]]) -> str:
+    """Links to the settings, the metrics and each shown record section, by class."""
+    items = ['<li><a href="#settings">Run settings</a></li>', '<li><a href="#metrics">Metrics</a></li>']
+    for code in dict.fromkeys(code for code, _ in groups):
+        links = ", ".join(f'<a href="#{_anchor(code, record)}">{_e(record)}</a>'
+                          for c, record in groups if c == code)
+        items.append(f"<li>{_e(_class_title(code))}: {links}</li>")
+    return f'<nav><h2 id="contents">Contents</h2><ol>{"".join(items)}</ol></nav>'
+
+
+def _methods(entries: Sequence[PayloadEntry]) -> list[str]:
+    return sorted({e.method for e in entries})
+
+
+def _header(run: RunContents, n_groups: int) -> str:
+    records = {e.record for e in run.entries}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return (f"<h1>ecgxai report: {_e(run.run_dir.resolve().name)}</h1>"
+            f"<p class=muted>{_e(run.run_dir.resolve())} · generated {_e(now)} by ecgxai "
+            f"{_e(ecgxai.__version__)} · {len(run.entries)} explanations of {len(records)} records "
+            f"({n_groups} record &times; class sections) · methods: {_e(_fmt(_methods(run.entries)))}</p>")
+
+
+def render_report(run: RunContents, *, max_records: int | None = config.REPORT_MAX_RECORDS,
+                  data_root: str | Path | None = None) -> str:
+    """The report page as HTML text; at most ``max_records`` record x class sections are drawn."""
+    groups = _record_groups(run.entries)
+    shown = {key: groups[key] for key in shown_sections(list(groups), max_records)}
+    root = None if data_root is None else Path(data_root)
+    body = [_header(run, len(groups)), _toc(shown), _settings_section(run), _summary_section(run),
+            '<h2 id="records">Records</h2>',
+            *(_record_section(key, group, run.metrics, root) for key, group in shown.items())]
+    if len(groups) > len(shown):
+        body.append(f'<p class="note">{len(groups) - len(shown)} more record &times; class sections not '
+                    "shown (raise --max-records to include them).</p>")
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>ecgxai report: {_e(run.run_dir.resolve().name)}</title><style>{_STYLE}</style></head>"
+            f"<body><main>{''.join(body)}</main></body></html>\n")
+
+
+def build_report(run_dir: str | Path, out_path: str | Path | None = None, *,
+                 max_records: int | None = config.REPORT_MAX_RECORDS,
+                 data_root: str | Path | None = None) -> Path:
+    """Write the run's report as one self-contained HTML file (default ``RUN_DIR/report.html``)."""
+    if max_records is not None and max_records < 0:
+        raise ConfigurationError(f"max_records must be >= 0, got {max_records}")
+    run = load_run(run_dir)
+    out = Path(out_path) if out_path is not None else Path(run_dir) / "report.html"
+    with atomic_output(out) as tmp:
+        tmp.write_text(render_report(run, max_records=max_records, data_root=data_root), encoding="utf-8")
+    return out
