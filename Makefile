@@ -9,7 +9,7 @@ EXTRA_TEST_PKGS ?=
 REFERENCE ?= ../shared/reference
 OUT ?= out/demo
 
-.PHONY: install install-dev demo test lint bench clean
+.PHONY: install install-dev demo demo-reference test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,19 +28,22 @@ install: $(VENV)/.stamp-install
 install-dev: $(VENV)/.stamp-dev
 
 demo: install
+	$(BIN)/ecgxai demo --out $(OUT)
+
+# The same steps on the real reference model and records (../shared/reference, when present).
+demo-reference: install
 	@if [ ! -d "$(REFERENCE)/records" ]; then \
-	  echo "demo: reference data not found at $(REFERENCE) (set REFERENCE=DIR);"; \
-	  echo "demo: the bundled synthetic default arrives with the demo issue"; exit 1; fi
+	  echo "demo-reference: reference data not found at $(REFERENCE) (set REFERENCE=DIR)"; exit 1; fi
 	$(BIN)/ecgxai predict $(REFERENCE)/records --model $(REFERENCE)/model/resnet_final_weights.h5 \
 	  --architecture physionet2020_resnet --classes $(REFERENCE)/snomed_classes.txt \
-	  --out $(OUT)/probs.csv
-	$(BIN)/ecgxai select --probs $(OUT)/probs.csv --require-label \
-	  --duration-cache $(OUT)/durations.json --out $(OUT)/selection.csv
-	@echo "demo: probabilities in $(OUT)/probs.csv, selection in $(OUT)/selection.csv"
+	  --out out/reference/probs.csv
+	$(BIN)/ecgxai select --probs out/reference/probs.csv --require-label \
+	  --duration-cache out/reference/durations.json --out out/reference/selection.csv
+	@echo "demo-reference: probabilities and selection in out/reference"
 
 test: install-dev
 	@if [ -n "$(EXTRA_TEST_PKGS)" ]; then $(BIN)/python -m pip install --quiet $(EXTRA_TEST_PKGS); fi
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
@@ -49,7 +52,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/compare_methods.py --reference $(REFERENCE)
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

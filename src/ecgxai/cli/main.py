@@ -22,6 +22,7 @@ from ecgxai.explain.runs import RUN_METHODS
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
+from ecgxai.io.manifest import file_sha256, update_manifest
 from ecgxai.models.zoo import ARCHITECTURES
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_SOME_FAILED = 0, 2, 3
@@ -49,6 +50,26 @@ EVALUATE_EXAMPLES = """examples:
       --architecture physionet2020_resnet --data-root ../shared/reference --out fused_metrics.parquet
 Writes the table and OUT.summary.csv (mean, std, n per class and method).
 """
+PLOT_EXAMPLES = """examples:
+  ecgxai plot runs/af/payloads/lime/164889003/A0003.json -o A0003.svg
+  ecgxai plot A0003.json -o A0003.png --topk 3 --all-leads --data-root ../shared/reference
+The ECG at 25 mm/s and 10 mm/mV with the explanation's spans shaded (red for the class,
+blue against, opacity by |weight|); .svg, .png or .pdf by the output's suffix.
+"""
+REPORT_EXAMPLES = """examples:
+  ecgxai report runs/lime -o runs/lime/report.html
+  ecgxai report runs/af -o af.html --max-records 10 --data-root ../shared/reference
+One self-contained HTML file (figures embedded, no scripts or network resources): run
+settings, metric summaries per class and method, and one section per record and class
+(--max-records of them, spread over the classes; the summaries cover every record).
+"""
+DEMO_EXAMPLES = """examples:
+  ecgxai demo
+  ecgxai demo --out out/demo --n 48 --seed 7
+Generates synthetic records with planted evidence, then predicts, selects, explains (LIME and
+fused LIME + TimeSHAP), evaluates (with ground-truth localisation) and writes the HTML report,
+using the bundled demo classifier. Re-running the same command resumes.
+"""
 
 
 def _errors_path(out: Path) -> Path:
@@ -64,6 +85,13 @@ def _report_failures(errors, out: Path, total: int, what: str) -> int:
     print(f"{what}: {total - len(errors)} of {total} records done, {len(errors)} failed "
           f"(see {errors_file})", file=sys.stderr)
     return EXIT_SOME_FAILED
+
+
+def _model_settings(args: argparse.Namespace, model) -> dict:
+    """What identifies the model of a run in its manifest: file, hash and how it was loaded."""
+    return {"model": str(args.model.resolve()), "model_sha256": file_sha256(args.model),
+            "architecture": args.architecture, "classes": None if args.classes is None else str(args.classes),
+            "units": model.units, "backend": model.backend}
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -137,6 +165,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     params = {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {})}
     _, errors = run_explanations(model, items, args.method, args.out, params=params, seed=args.seed,
                                      force=args.force, progress=not args.quiet)
+    update_manifest(args.out, "explain", {args.method: {
+        **_model_settings(args, model), "method": args.method,
+        "targets": sorted({item.group_class for item in items}),
+        "selection": None if args.selection is None else str(args.selection), **params,
+        "seed": config.resolve_seed(args.seed), "items": len(items), "failed": len(errors)}})
     out_table = Path(args.out) / f"{args.method}.csv"
     return _report_failures(errors, out_table, len(items), "explain")
 
@@ -157,11 +190,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary.to_string(index=False))
     failed = table[table["error"].notna()]
+    update_manifest(args.out.parent, "evaluate", {args.out.name: {
+        **_model_settings(args, model), "out": args.out.name, "payloads": [str(p) for p in args.payloads],
+        "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
+        "data_root": None if args.data_root is None else str(args.data_root),
+        "rows": len(table), "failed": len(failed)}})
     errors = pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(p).stem),
                            "path": failed["mat_path"],
                            "error_type": failed["error"].map(lambda e: str(e).partition(":")[0]),
                            "message": failed["error"]})
     return _report_failures(errors, args.out, len(table), "evaluate")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw one saved payload over its ECG into an SVG, PNG or PDF file."""
+    from ecgxai.explain.payload import Explanation
+    from ecgxai.report.ecg import plot_from_payload
+
+    try:
+        payload = Explanation.from_json(args.payload.read_text())
+    except (ValueError, TypeError) as exc:
+        raise ECGXAIError(f"{args.payload}: not a single payload JSON file ({exc})") from None
+    figure = plot_from_payload(payload, topk=args.topk, show_all_leads=args.all_leads,
+                               data_root=args.data_root)
+    written = figure.save(args.out, dpi=args.dpi)
+    log.info("plot: %s -> %s", args.payload, written)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """One self-contained HTML report of a run folder; prints the path written."""
+    from ecgxai.report.html import build_report
+
+    print(build_report(args.run_dir, args.out, max_records=args.max_records, data_root=args.data_root))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline on bundled synthetic records; prints where the report is."""
+    from ecgxai.demo import DEFAULT_N, run_demo
+
+    result = run_demo(args.out, DEFAULT_N if args.n is None else args.n, seed=args.seed,
+                      progress=not args.quiet)
+    print(f"demo: {result.n_records} records, {result.n_explained} explained, {result.n_failed} failed, "
+          f"{result.seconds:.0f} s\ndemo: metrics in {result.metrics}\ndemo: report in {result.report}")
+    return EXIT_OK if result.n_failed == 0 else EXIT_SOME_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,6 +305,32 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--force", action="store_true", help="recompute rows already evaluated")
     v.add_argument("--out", required=True, type=Path, help="metrics table (.csv or .parquet)")
     v.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("plot", help="draw a payload's explanation over its ECG", epilog=PLOT_EXAMPLES,
+                       formatter_class=raw, parents=[common])
+    g.add_argument("payload", type=Path, help="payload JSON file (one explanation)")
+    g.add_argument("-o", "--out", required=True, type=Path, help="figure file (.svg, .png or .pdf)")
+    g.add_argument("--topk", type=int, default=5, help="leads emphasised and shaded (default 5)")
+    g.add_argument("--all-leads", action="store_true", help="shade every lead's spans, not only the top k")
+    g.add_argument("--data-root", type=Path, help="folder that a relative mat_path starts from")
+    g.add_argument("--dpi", type=float, default=150, help="PNG resolution (default 150)")
+    g.set_defaults(func=cmd_plot)
+
+    r = sub.add_parser("report", help="one HTML report of a run folder", epilog=REPORT_EXAMPLES,
+                       formatter_class=raw, parents=[common])
+    r.add_argument("run_dir", type=Path, help="run folder written by 'ecgxai explain' (and evaluate)")
+    r.add_argument("-o", "--out", type=Path, help="HTML file to write (default RUN_DIR/report.html)")
+    r.add_argument("--max-records", type=int, default=config.REPORT_MAX_RECORDS,
+                   help=f"record x class sections drawn (default {config.REPORT_MAX_RECORDS})")
+    r.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
+    r.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("demo", help="the whole pipeline on bundled synthetic data", epilog=DEMO_EXAMPLES,
+                       formatter_class=raw, parents=[common])
+    d.add_argument("--out", type=Path, default=Path("out/demo"), help="run folder (default out/demo)")
+    d.add_argument("--n", type=int, help="synthetic records (default 3 per diagnosis)")
+    d.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
+    d.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ecgxai import config
 from ecgxai.errors import ECGXAIError, UnknownClassError
 from ecgxai.evaluate.faithfulness import random_ranking_curves, ranking_curves, targeted_deletion
+from ecgxai.evaluate.localisation import LOCALISATION_KEYS, ground_truth_localisation
 from ecgxai.evaluate.plausibility import att_auc, blend_prior, f1_half_max, precision_at_k
 from ecgxai.evaluate.registry import registry_entry
 from ecgxai.evaluate.tokens import delineated_types, make_tokens
@@ -30,7 +30,7 @@ from ecgxai.explain.explainers import derive_seed
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import SCORED_CLASSES, class_name
 from ecgxai.io.preprocessing import to_model_input
-from ecgxai.io.records import read_record
+from ecgxai.io.records import read_record, resolve_record_path
 from ecgxai.models.base import Classifier
 from ecgxai.models.loader import load_model
 
@@ -42,7 +42,8 @@ METRIC_COLUMNS = [
     "strict_attauc", "lenient_attauc", "strict_f1", "lenient_f1", "precision_k", "strict_p_at_k",
     "lenient_p_at_k", "strict_attauc_delin", "lenient_attauc_delin", "n_tokens_delin", "deletion_auc",
     "faithfulness_gain", "n_tokens", *RANKING_KEYS, "lerf_morf_gap",
-    *(f"random_{k}" for k in RANKING_KEYS), "random_lerf_morf_gap", "probability", "evaluations", "error",
+    *(f"random_{k}" for k in RANKING_KEYS), "random_lerf_morf_gap", *LOCALISATION_KEYS, "probability",
+    "evaluations", "error",
 ]
 _CODE_BY_NAME = {c.name: c.code for c in SCORED_CLASSES}
 
@@ -77,13 +78,6 @@ def _is_payload(obj: Any) -> bool:
     return isinstance(obj, Explanation) or (isinstance(obj, Mapping) and "perlead_spans" in obj)
 
 
-def _resolve(path: str, data_root: str | Path | None) -> Path:
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    return Path(data_root if data_root is not None else config.DATA_ROOT) / candidate
-
-
 def plausibility_metrics(tokens: pd.DataFrame, k: int) -> dict[str, float]:
     """Strict and lenient AttAUC, F1 and Precision@K of a token table."""
     scores = tokens["score"].to_numpy(dtype=float)
@@ -105,11 +99,18 @@ def evaluate_payload(
     seed: int | None = None,
     data_root: str | Path | None = None,
     ranking: bool = True,
+    curves: bool = False,
 ) -> dict[str, Any]:
-    """All metrics of one explanation (one row of ``evaluate_all_payloads``)."""
+    """All metrics of one explanation (one row of ``evaluate_all_payloads``).
+
+    ``curves=True`` (with ``ranking``) also returns, under ``"ranking_curves"``, the
+    :func:`ranking_curves` results behind the row's ranking columns: ``{"explanation": ...,
+    "random": ...}`` (the random baseline is the one in the ``random_*`` columns).
+    """
     explanation = Explanation.from_payload(payload)
     code = payload_class_code(explanation)
-    record = read_record(_resolve(explanation.mat_path, data_root))
+    record_path = resolve_record_path(explanation.mat_path, data_root)
+    record = read_record(record_path)
     x = to_model_input(record, maxlen=classifier.input_length, units=classifier.units,
                        lead_names=classifier.lead_names)
     leads = list(classifier.lead_names or record.lead_names)
@@ -127,12 +128,16 @@ def evaluate_payload(
         "sel_idx": explanation.sel_idx, "mat_path": explanation.mat_path, "method": explanation.method_label,
         "priors_used": bool(use_priors), "probability": float(classifier.predict(x)[0, target]),
         **plausibility_metrics(tokens, k), **delineated,
+        **ground_truth_localisation(explanation, record_path, code, leads, record.fs),
     }
     deletion = targeted_deletion(classifier, x, record.fs, leads, target, tokens, rng)
     row.update(deletion_auc=deletion["deletion_auc"], faithfulness_gain=deletion["faithfulness_gain"])
     if ranking:
         shown = min(record.duration_sec, classifier.input_length / record.fs)
-        row.update(_ranking_row(classifier, x, record.fs, leads, target, explanation, shown, rng))
+        found = _ranking_curves(classifier, x, record.fs, leads, target, explanation, shown, rng)
+        row.update(_ranking_columns(found))
+        if curves:
+            row["ranking_curves"] = found
     row["evaluations"] = classifier.counter.forward_samples - before
     return row
 
@@ -161,11 +166,20 @@ def _prior_mask(tokens: pd.DataFrame) -> np.ndarray:
     return tokens["lenient"].to_numpy(dtype=float)
 
 
-def _ranking_row(classifier: Classifier, x: np.ndarray, fs: float, leads: Sequence[str], target: int,
-                 explanation: Explanation, duration: float, rng: np.random.Generator) -> dict[str, float]:
+def _ranking_curves(classifier: Classifier, x: np.ndarray, fs: float, leads: Sequence[str], target: int,
+                    explanation: Explanation, duration: float,
+                    rng: np.random.Generator) -> dict[str, dict[str, Any]]:
     """MoRF/LeRF/insertion of the explanation and of a random attribution on the same record."""
-    own = ranking_curves(classifier, x, fs, leads, target, explanation.perlead_spans, duration_sec=duration)
-    chance = random_ranking_curves(classifier, x, fs, leads, target, rng, duration_sec=duration)
+    return {
+        "explanation": ranking_curves(classifier, x, fs, leads, target, explanation.perlead_spans,
+                                      duration_sec=duration),
+        "random": random_ranking_curves(classifier, x, fs, leads, target, rng, duration_sec=duration),
+    }
+
+
+def _ranking_columns(curves: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The table's ranking columns (AUCs and gaps, own and ``random_*``) of :func:`_ranking_curves`."""
+    own, chance = curves["explanation"], curves["random"]
     row = {key: own[key] for key in RANKING_KEYS}
     row["lerf_morf_gap"] = own["lerf_morf_gap"]
     row.update({f"random_{key}": chance[key] for key in RANKING_KEYS})

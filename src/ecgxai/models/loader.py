@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 ONNX_SUFFIXES = (".onnx",)
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+#: Settings a model card (``MODEL_FILE.json`` beside the model) may supply when not passed in.
+CARD_SETTINGS = ("class_names", "units", "input_length", "lead_names", "output_activation")
 
 
 def load_model(
@@ -45,6 +48,8 @@ def load_model(
     ``.h5`` weights plus a zoo ``architecture`` (e.g. ``"physionet2020_resnet"``),
     an ``.onnx`` file, a TorchScript file, a Keras or torch model object, an existing
     Classifier, or any callable mapping (N, T, L) float32 to (N, C) probabilities.
+    A model card ``MODEL_FILE.json`` beside a model file (e.g. ``demo_cnn.keras.json``)
+    supplies any of :data:`CARD_SETTINGS` not passed in.
 
     ``class_names`` (list or ``.txt``/``.npy``/``.csv`` file) defaults to the
     architecture's classes, or the 27 scored Challenge codes for a 27-output model.
@@ -54,6 +59,13 @@ def load_model(
     """
     if isinstance(path_or_callable, Classifier):
         return path_or_callable
+    if isinstance(path_or_callable, (str, Path)):
+        card = read_model_card(path_or_callable)
+        class_names = _first_not_none(class_names, card.get("class_names"))
+        units = _first_not_none(units, card.get("units"))
+        input_length = _first_not_none(input_length, card.get("input_length"))
+        lead_names = _first_not_none(lead_names, card.get("lead_names"))
+        output_activation = _first_not_none(output_activation, card.get("output_activation"))
     arch = get_architecture(architecture) if architecture else None
     if input_layout not in ("NTL", "NLT"):
         raise ConfigurationError(f"input_layout must be 'NTL' or 'NLT', got {input_layout!r}")
@@ -79,6 +91,26 @@ def load_model(
     )
     classifier.check_output_width()
     return classifier
+
+
+def model_card_path(model_path: str | Path) -> Path:
+    """Where the model card of a model file lives: the file name plus ``.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".json")
+
+
+def read_model_card(model_path: str | Path) -> dict[str, Any]:
+    """The model card's settings (empty when there is none); a card that cannot be read is an error."""
+    card_path = model_card_path(model_path)
+    if not card_path.is_file():
+        return {}
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{card_path}: unreadable model card ({exc})") from None
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"{card_path}: a model card must be a JSON object")
+    return {key: card[key] for key in CARD_SETTINGS if card.get(key) is not None}
 
 
 def _first_not_none(*values: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ecgxai import config
@@ -75,6 +76,32 @@ def build_physionet2020_resnet(
     x = layers.GlobalAveragePooling1D()(x)
     outputs = layers.Dense(n_classes, activation="sigmoid", name="dense")(x)
     return keras.Model(inputs, outputs, name="physionet2020_resnet")
+
+
+#: The bundled demo classifier, trained on ``ecgxai.synth`` records by ``scripts/train_demo_model.py``;
+#: its model card (same name plus ``.json``) holds its classes, input convention and held-out scores.
+DEMO_MODEL_PATH = Path(__file__).parent / "data" / "demo_cnn.keras"
+
+
+def build_demo_cnn(input_length: int = 5000, n_leads: int = 12, n_classes: int = 8) -> Any:
+    """Small 1-D CNN for the demo (about 60k weights): five strided Conv-BN-ReLU stages, then
+    global average and max pooling (max pooling keeps rare beats such as PVCs visible) and a
+    sigmoid Dense layer. Input is (time, leads) in mV. ``last_conv`` is the Grad-CAM layer."""
+    from ecgxai.models.keras_backend import keras
+
+    layers = keras.layers
+    inputs = keras.Input((input_length, n_leads), name="ecg")
+    x = inputs
+    stages = ((16, 9, 2), (32, 9, 2), (48, 7, 2), (64, 7, 2), (64, 5, 2))
+    for i, (filters, kernel, stride) in enumerate(stages):
+        name = "last_conv" if i == len(stages) - 1 else f"conv{i + 1}"
+        x = layers.Conv1D(filters, kernel, strides=stride, padding="same", use_bias=False, name=name)(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(layers.BatchNormalization(name=f"bn{i + 1}")(x))
+    pooled = layers.Concatenate(name="pool")([layers.GlobalAveragePooling1D(name="gap")(x),
+                                              layers.GlobalMaxPooling1D(name="gmp")(x)])
+    pooled = layers.Dropout(0.2, name="dropout")(pooled)
+    outputs = layers.Dense(n_classes, activation="sigmoid", name="dense")(pooled)
+    return keras.Model(inputs, outputs, name="demo_cnn")
 
 
 ARCHITECTURES: dict[str, Architecture] = {
