@@ -211,7 +211,8 @@ def test_standard_12_lead_chart_at_physical_scale(gradient_payload, af_record):
     first = f"url(#{clip_ids[0]})"
     legs = set()
     for path in (g for g in grid if g.get("clip-path") == first):
-        xy = np.array([[float(v) for v in point.split(",")] for point in path.get("d").lstrip("M").split(" L")])
+        points = path.get("d").lstrip("M").split(" L")
+        xy = np.array([[float(v) for v in point.split(",")] for point in points])
         vertical = np.isclose(xy[:-1, 0], xy[1:, 0]) & ~np.isclose(xy[:-1, 1], xy[1:, 1])
         legs |= {round(x, 6) for x in xy[:-1][vertical, 0]}
     xs = sorted(legs)

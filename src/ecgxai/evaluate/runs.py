@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -52,6 +54,13 @@ def _part_name(payload: Explanation, use_priors: bool, method_label: str | None)
     return hashlib.sha256(identity.encode()).hexdigest()[:24] + ".json"
 
 
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A metrics row as JSON values that read back exactly (builtin numbers round-trip); NaN as null."""
+    values = {key: value.item() if isinstance(value, np.generic) else value for key, value in row.items()}
+    return {key: None if isinstance(value, float) and math.isnan(value) else value
+            for key, value in values.items()}
+
+
 def evaluate_to_files(
     payloads: list[Explanation],
     classifier: Classifier,
@@ -82,7 +91,7 @@ def evaluate_to_files(
             continue
         if method_label is not None:
             row["method"] = method_label
-        write_json_atomic(part, json.loads(pd.Series(row).to_json()))
+        write_json_atomic(part, _json_row(row))
         rows.append(row)
     table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     summary = summarise_metrics(table)
