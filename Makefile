@@ -50,6 +50,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python benchmarks/explain.py --reference $(REFERENCE)
 	$(BIN)/python benchmarks/compare_methods.py --reference $(REFERENCE)
+	$(BIN)/python benchmarks/localisation.py
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks scripts
