@@ -7,9 +7,11 @@ wrong shape, is caught instead of being read as raw bytes.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,13 @@ RECORD_SUFFIXES: tuple[str, ...] = (".hea", ".mat", ".dat")
 FALLBACK_GAIN = 1000.0
 #: Largest signal a header may declare (samples x leads), to refuse absurd allocations.
 MAX_DECLARED_VALUES = 200_000_000
+#: Bits one sample takes in a WFDB signal file, per uncompressed storage format.
+WFDB_BITS_PER_SAMPLE: dict[str, float] = {
+    "8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12,
+    "310": 32 / 3, "311": 32 / 3,
+}
+#: Every WFDB storage format wfdb reads: the uncompressed ones above and FLAC-compressed 508/516/524.
+WFDB_FORMATS: frozenset[str] = frozenset(WFDB_BITS_PER_SAMPLE) | {"508", "516", "524"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,6 +245,13 @@ def _validate_header(rec: wfdb.Record, header: Path) -> None:
     gains = np.asarray(rec.adc_gain, dtype=float)
     if not np.all(np.isfinite(gains)) or np.any(gains == 0):
         raise HeaderError(header, f"invalid ADC gain {rec.adc_gain}")
+    if any(not _fits_int64(value) for value in rec.baseline or ()):
+        raise HeaderError(header, f"invalid ADC baseline {rec.baseline}")
+
+
+def _fits_int64(value: object) -> bool:
+    """Whether a header integer (Python ints are unbounded) fits the int64 baselines are kept in."""
+    return isinstance(value, (int, np.integer)) and -(2**63) <= int(value) < 2**63
 
 
 def read_record(
@@ -319,13 +335,20 @@ def _make_record(*, digital: np.ndarray, gain: np.ndarray, baseline: np.ndarray,
     from the digital one."""
     if digital.shape[0] == 0:
         raise InvalidSignalError(signal_file, "signal has zero samples")
+    if digital.shape[1] == 0:
+        raise InvalidSignalError(signal_file, "signal has zero leads")
     if not np.all(np.isfinite(digital)):
         n_bad = int(np.size(digital) - np.count_nonzero(np.isfinite(digital)))
         raise InvalidSignalError(signal_file, f"signal holds {n_bad} NaN or infinite samples")
     if len(fields["lead_names"]) != digital.shape[1]:
         raise CorruptRecordError(signal_file, "lead names and signal columns differ in number")
+    with np.errstate(over="ignore"):
+        signal = digital_to_physical(digital, gain, baseline)
+    if not np.all(np.isfinite(signal)):
+        # e.g. a header gain of 1e-40/mV: every sample is finite, but not once scaled to float32 mV
+        raise InvalidSignalError(signal_file, f"samples overflow float32 mV with ADC gain {gain.tolist()}")
     return Record(
-        signal=digital_to_physical(digital, gain, baseline),
+        signal=signal,
         gain=gain,
         baseline=baseline,
         path=path,
@@ -335,9 +358,17 @@ def _make_record(*, digital: np.ndarray, gain: np.ndarray, baseline: np.ndarray,
 
 
 def _load_mat_val(mat: Path, expected: tuple[int, int] | None) -> np.ndarray:
-    """Load the ``val`` (leads, samples) array of a Challenge ``.mat`` file."""
+    """Load the ``val`` (leads, samples) array of a Challenge ``.mat`` file.
+
+    The file is parsed from memory: reading a file object, scipy first allocates whatever length a
+    corrupt variable header declares (gigabytes for a 100-byte file), while a BytesIO read is capped
+    at the bytes actually there. A scipy warning (e.g. "returned data may be corrupt" for an unknown
+    byte ordering) is treated as corruption too.
+    """
     try:
-        contents = scipy.io.loadmat(str(mat), variable_names=["val"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            contents = scipy.io.loadmat(io.BytesIO(mat.read_bytes()), variable_names=["val"])
     except Exception as exc:  # scipy raises many types on corrupt input
         raise CorruptRecordError(mat, f"unreadable .mat file ({type(exc).__name__}: {exc})") from None
     if "val" not in contents:
@@ -352,8 +383,33 @@ def _load_mat_val(mat: Path, expected: tuple[int, int] | None) -> np.ndarray:
     return val
 
 
+def _check_dat_size(base: Path, signal_file: Path, rec: wfdb.Record) -> None:
+    """Refuse an unknown storage format, and a WFDB signal file shorter than its header declares
+    before wfdb allocates a buffer of the declared length (compressed formats are left to wfdb)."""
+    formats = rec.fmt or []
+    unknown = sorted({str(fmt) for fmt in formats} - WFDB_FORMATS)
+    if not formats or unknown:
+        raise HeaderError(base.with_suffix(".hea"), f"unknown WFDB storage format {unknown or formats}")
+    if any(fmt not in WFDB_BITS_PER_SAMPLE for fmt in formats):
+        return
+    frames = rec.samps_per_frame or [1] * len(formats)
+    bits_per_frame = sum(
+        WFDB_BITS_PER_SAMPLE[fmt] * (spf or 1) for fmt, spf in zip(formats, frames, strict=False)
+    )
+    offset = (rec.byte_offset or [0])[0] or 0
+    needed = offset + int(rec.sig_len * bits_per_frame // 8)
+    size = signal_file.stat().st_size
+    if size < needed:
+        raise CorruptRecordError(
+            signal_file,
+            f"unreadable or truncated signal file ({size} bytes, header declares {rec.sig_len} samples "
+            f"x {rec.n_sig} leads = {needed} bytes)",
+        )
+
+
 def _load_wfdb_digital(base: Path, signal_file: Path, rec: wfdb.Record) -> np.ndarray:
     """Read a WFDB signal file as (time, leads) digital values."""
+    _check_dat_size(base, signal_file, rec)
     try:
         out = wfdb.rdrecord(str(base), physical=False, return_res=64)
     except Exception as exc:
