@@ -43,7 +43,7 @@ def test_non_json_values_are_stored_as_text(tmp_path):
 
 
 @pytest.mark.parametrize("content, problem", [("{not json", "not valid JSON"),
-                                              ("[1, 2]", "expected a JSON object")])
+                                              ("[1, 2]", "must be a JSON object")])
 def test_corrupt_manifest_is_a_clear_error(tmp_path, content, problem):
     manifest_path(tmp_path).write_text(content)
     with pytest.raises(ManifestError, match=problem):

@@ -40,6 +40,21 @@ def _umask() -> int:
     return mask
 
 
+def read_json_object(path: str | Path, error: type[Exception], what: str) -> dict[str, Any]:
+    """A file holding one JSON object, as a dict (empty when the file is absent); ``error`` names
+    the file when it is unreadable or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{path}: unreadable {what}, not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: a {what} must be a JSON object, found {type(data).__name__}")
+    return data
+
+
 def write_json_atomic(path: str | Path, data: Mapping[str, Any] | list[Any]) -> None:
     """Write JSON atomically."""
     with atomic_output(path) as tmp:

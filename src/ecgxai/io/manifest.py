@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgxai.errors import ManifestError
-from ecgxai.io.files import write_json_atomic
+from ecgxai.io.files import read_json_object, write_json_atomic
 
 MANIFEST_NAME = "run.json"
 ENVIRONMENT_PACKAGES = ("ecgxai", "numpy", "tensorflow", "keras", "wfdb", "neurokit2")
@@ -53,16 +53,7 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     """The manifest of ``run_dir`` as a dict; empty when the folder has none."""
-    path = manifest_path(run_dir)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: not valid JSON ({exc}); delete it or fix it by hand") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
+    return read_json_object(manifest_path(run_dir), ManifestError, "run manifest (delete or fix it)")
 
 
 def update_manifest(run_dir: str | Path, section: str, settings: Mapping[str, Any]) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, ModelLoadError, ModelOutputError
 from ecgxai.io.classes import SCORED_CODES, load_class_names
+from ecgxai.io.files import read_json_object
 from ecgxai.io.records import Units
 from ecgxai.models.base import DEFAULT_BATCH_SIZE, CallableClassifier, Classifier, OutputActivation
 from ecgxai.models.onnx_backend import InputLayout
@@ -101,15 +101,7 @@ def model_card_path(model_path: str | Path) -> Path:
 
 def read_model_card(model_path: str | Path) -> dict[str, Any]:
     """The model card's settings (empty when there is none); a card that cannot be read is an error."""
-    card_path = model_card_path(model_path)
-    if not card_path.is_file():
-        return {}
-    try:
-        card = json.loads(card_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{card_path}: unreadable model card ({exc})") from None
-    if not isinstance(card, dict):
-        raise ModelLoadError(f"{card_path}: a model card must be a JSON object")
+    card = read_json_object(model_card_path(model_path), ModelLoadError, "model card")
     return {key: card[key] for key in CARD_SETTINGS if card.get(key) is not None}
 
 
