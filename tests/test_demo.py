@@ -48,3 +48,8 @@ def test_demo_rerun_resumes_without_recomputing(demo_run):
     after = pd.read_csv(demo_run / "metrics.csv")
     numeric = before.select_dtypes("number").columns
     np.testing.assert_array_equal(before[numeric].to_numpy(), after[numeric].to_numpy())
+
+
+def test_demo_without_records_is_a_usage_error(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--n", "0"]) == 2
+    assert "at least one record" in capsys.readouterr().err
