@@ -45,6 +45,8 @@ METRIC_COLUMNS = [
     *(f"random_{k}" for k in RANKING_KEYS), "random_lerf_morf_gap", *LOCALISATION_KEYS, "probability",
     "evaluations", "error",
 ]
+#: The columns a metrics summary groups by.
+SUMMARY_GROUPS = ["meta_code", "class_name", "method", "priors_used"]
 _CODE_BY_NAME = {c.name: c.code for c in SCORED_CLASSES}
 
 
@@ -229,11 +231,16 @@ def evaluate_all_payloads(
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
-def summarise_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """Per class and method: mean, std and n of every numeric metric."""
-    numeric = [c for c in METRIC_COLUMNS if c in table and pd.api.types.is_numeric_dtype(table[c])
-               and c not in ("sel_idx", "priors_used")]
-    grouped = table[table["error"].isna()].groupby(["meta_code", "class_name", "method", "priors_used"])
-    summary = grouped[numeric].agg(["mean", "std", "count"])
+def summarise_metrics(table: pd.DataFrame, metrics: Sequence[str] | None = None,
+                      stats: Sequence[str] = ("mean", "std", "count")) -> pd.DataFrame:
+    """Per class, method and prior setting: ``stats`` of each metric (every numeric one by default)
+    over the rows without an error; a ``count`` column is named ``<metric>_n``."""
+    if metrics is None:
+        metrics = [c for c in METRIC_COLUMNS if c in table and pd.api.types.is_numeric_dtype(table[c])
+                   and c not in ("sel_idx", "priors_used")]
+    grouped = table[table["error"].isna()].groupby(SUMMARY_GROUPS)
+    if not metrics:  # e.g. every row failed: the groups alone (pandas cannot aggregate no columns)
+        return grouped.size().reset_index()[SUMMARY_GROUPS]
+    summary = grouped[list(metrics)].agg(list(stats))
     summary.columns = [f"{metric}_{stat}".replace("_count", "_n") for metric, stat in summary.columns]
     return summary.reset_index()

@@ -30,7 +30,7 @@ from PIL import Image
 import ecgxai
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.evaluator import METRIC_COLUMNS
+from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import class_name
 from ecgxai.io.files import atomic_output, read_table
@@ -53,7 +53,6 @@ SUMMARY_METRICS = (
     "lerf_morf_gap", "random_lerf_morf_gap",
 )
 _IDENTITY_COLUMNS = ("record", "meta_code", "class_name", "sel_idx", "mat_path", "method")
-_GROUP_COLUMNS = ["meta_code", "class_name", "method", "priors_used"]
 MISSING = "\u2013"  # en dash: a value that is absent or not a number
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;
@@ -297,10 +296,8 @@ def metric_summary(metrics: pd.DataFrame, columns: Sequence[str] = SUMMARY_METRI
     """Per class, method and prior setting: n, and mean, sd and median of each metric column."""
     ok = metrics[metrics["error"].isna()]
     present = [c for c in columns if c in ok and ok[c].notna().any()]
-    grouped = ok.groupby(_GROUP_COLUMNS)[present]
-    summary = grouped.agg(["mean", "std", "median"])
-    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
-    return summary.assign(n=grouped.size()).reset_index()
+    sizes = ok.groupby(SUMMARY_GROUPS).size().rename("n").reset_index()
+    return summarise_metrics(ok, present, ("mean", "std", "median")).merge(sizes, on=SUMMARY_GROUPS)
 
 
 def _summary_section(run: RunContents) -> str:
