@@ -20,7 +20,7 @@ $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,onnx]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,dask]"
 	touch $@ $(VENV)/.stamp-install
 
 install: $(VENV)/.stamp-install

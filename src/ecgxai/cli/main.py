@@ -7,6 +7,7 @@ Exit codes: 0 all done; 2 bad input or usage (one-line reason on stderr);
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -24,6 +25,7 @@ from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_reco
 from ecgxai.io.files import read_table, write_table
 from ecgxai.io.manifest import file_sha256, update_manifest
 from ecgxai.models.zoo import ARCHITECTURES
+from ecgxai.parallel import Execution
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_SOME_FAILED = 0, 2, 3
 log = logging.getLogger("ecgxai")
@@ -42,7 +44,11 @@ EXPLAIN_EXAMPLES = """examples:
   ecgxai explain --model model.keras --method lime --selection selection.csv --out runs/lime
   ecgxai explain --model resnet_final_weights.h5 --architecture physionet2020_resnet \\
       --method fused --targets 164889003 --out runs/af data/records
-Re-running the same command skips records already explained (use --force to recompute).
+  ecgxai explain --model model.keras --selection selection.csv --jobs 2 --out runs/lime
+  ecgxai explain --model model.keras --scheduler tcp://10.0.0.5:8786 --out runs/lime data/records
+Each payload is written as it completes; re-running the same command skips records already
+explained (use --force to recompute). --jobs N runs N local worker processes, --dask-local N a
+local Dask cluster, --scheduler a running one; the results are the same as a serial run's.
 """
 EVALUATE_EXAMPLES = """examples:
   ecgxai evaluate runs/lime/payloads/lime --model model.keras --out runs/lime/metrics.csv
@@ -94,19 +100,39 @@ def _model_settings(args: argparse.Namespace, model) -> dict:
             "units": model.units, "backend": model.backend}
 
 
+def _execution(args: argparse.Namespace) -> Execution:
+    return Execution(jobs=args.jobs, scheduler=args.scheduler, dask_local=args.dask_local)
+
+
+def _record_inputs(sources: Sequence[Path], records: Sequence[Path | str]) -> dict:
+    """What a run read, for its manifest: the arguments, how many records, a digest of their paths."""
+    listing = "\n".join(sorted(map(str, records))).encode()
+    return {"sources": [str(s) for s in sources], "n_records": len(records),
+            "records_sha256": hashlib.sha256(listing).hexdigest()}
+
+
+def _file_input(path: Path | None) -> dict | None:
+    return None if path is None else {"path": str(path.resolve()), "sha256": file_sha256(path)}
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Probabilities for every record; bad records are reported and skipped."""
     from ecgxai.models.loader import load_model
     from ecgxai.models.predict import predict_records
 
+    execution = _execution(args)
     model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
                        units=args.units, batch_size=args.batch_size)
     records = find_records(*args.records)
     if not records:
         raise ECGXAIError(f"no records found in {' '.join(map(str, args.records))}")
     result = predict_records(model, records, batch_size=args.batch_size, progress=not args.quiet,
-                             allow_default_fs=args.allow_default_fs)
+                             execution=execution, allow_default_fs=args.allow_default_fs)
     write_table(result.probs, args.out)
+    update_manifest(args.out.parent, "predict", {args.out.name: {
+        **_model_settings(args, model), "inputs": _record_inputs(args.records, records),
+        "batch_size": args.batch_size, "execution": execution.describe(),
+        "rows": len(result.probs), "failed": len(result.errors)}})
     return _report_failures(result.errors, args.out, len(records), "predict")
 
 
@@ -153,23 +179,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     if bool(args.selection) == bool(args.records):
         raise ECGXAIError("give either --selection FILE or record files/directories, not both or none")
+    execution = _execution(args)
     targets = _codes(args.targets) or None
     if args.selection:
         items = items_from_selection(read_table(args.selection, dtype={"group_class": str}), targets)
+        inputs = {"selection": _file_input(args.selection)}
     else:
-        items = items_from_records(find_records(*args.records), targets or list(TARGET_META))
+        records = find_records(*args.records)
+        items = items_from_records(records, targets or list(TARGET_META))
+        inputs = _record_inputs(args.records, records)
     model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
                        units=args.units)
     for code in {item.group_class for item in items}:
         model.class_index(code)  # unknown class codes fail before any work is done
     params = {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {})}
     _, errors = run_explanations(model, items, args.method, args.out, params=params, seed=args.seed,
-                                     force=args.force, progress=not args.quiet)
+                                 force=args.force, progress=not args.quiet, execution=execution)
     update_manifest(args.out, "explain", {args.method: {
         **_model_settings(args, model), "method": args.method,
-        "targets": sorted({item.group_class for item in items}),
-        "selection": None if args.selection is None else str(args.selection), **params,
-        "seed": config.resolve_seed(args.seed), "items": len(items), "failed": len(errors)}})
+        "targets": sorted({item.group_class for item in items}), "inputs": inputs, **params,
+        "seed": config.resolve_seed(args.seed), "execution": execution.describe(),
+        "items": len(items), "failed": len(errors)}})
     out_table = Path(args.out) / f"{args.method}.csv"
     return _report_failures(errors, out_table, len(items), "explain")
 
@@ -179,6 +209,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
     from ecgxai.models.loader import load_model
 
+    execution = _execution(args)
     payloads = load_payload_files(args.payloads)
     if not payloads:
         raise ECGXAIError(f"no payloads found in {' '.join(map(str, args.payloads))}")
@@ -186,7 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                        units=args.units)
     table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
                                        use_priors=args.priors, seed=args.seed, data_root=args.data_root,
-                                       force=args.force, progress=not args.quiet)
+                                       force=args.force, progress=not args.quiet, execution=execution)
     if not args.quiet:
         print(summary.to_string(index=False))
     failed = table[table["error"].notna()]
@@ -194,7 +225,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **_model_settings(args, model), "out": args.out.name, "payloads": [str(p) for p in args.payloads],
         "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
         "data_root": None if args.data_root is None else str(args.data_root),
-        "rows": len(table), "failed": len(failed)}})
+        "execution": execution.describe(), "rows": len(table), "failed": len(failed)}})
     errors = pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(p).stem),
                            "path": failed["mat_path"],
                            "error_type": failed["error"].map(lambda e: str(e).partition(":")[0]),
@@ -252,11 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
                             help="zoo network for .h5 weights")
     model_args.add_argument("--classes", type=Path, help="class codes (.txt, .npy or .csv), in output order")
     model_args.add_argument("--units", choices=["adc", "mV"], help="input units the model was trained on")
+    parallel = argparse.ArgumentParser(add_help=False)
+    where = parallel.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="local worker processes, each loading the model once (default 1)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument("--dask-local", type=int, metavar="N",
+                       help="start a local Dask cluster with N worker processes")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("predict", help="class probabilities for records", epilog=PREDICT_EXAMPLES,
-                       formatter_class=raw, parents=[common, model_args])
+                       formatter_class=raw, parents=[common, model_args, parallel])
     p.add_argument("records", nargs="+", type=Path, help="record files or directories (searched)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--allow-default-fs", action="store_true",
@@ -281,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_select)
 
     e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
-                       formatter_class=raw, parents=[common, model_args])
+                       formatter_class=raw, parents=[common, model_args, parallel])
     e.add_argument("records", nargs="*", type=Path, help="record files or directories (or --selection)")
     e.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
     e.add_argument("--method", default="lime", choices=list(RUN_METHODS))
@@ -295,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_explain)
 
     v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,
-                       formatter_class=raw, parents=[common, model_args])
+                       formatter_class=raw, parents=[common, model_args, parallel])
     v.add_argument("payloads", nargs="+", type=Path, help="payload JSON files or run folders")
     v.add_argument("--method-label", help="label for the method column (default: the payloads' own)")
     v.add_argument("--priors", action="store_true",

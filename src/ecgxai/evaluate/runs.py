@@ -12,18 +12,20 @@ import json
 import logging
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from ecgxai.errors import ConfigurationError, ECGXAIError
+from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, evaluate_payload, iter_payloads, summarise_metrics
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.models.base import Classifier
+from ecgxai.models.spec import ModelRef, shippable, worker_classifier
+from ecgxai.parallel import Execution, TaskFailure, as_execution, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,24 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
             for key, value in values.items()}
 
 
+@dataclass(frozen=True)
+class _EvaluateTask:
+    """Task: the metrics row of one payload (on this worker's copy of the model), as JSON values."""
+
+    model: ModelRef
+    method_label: str | None
+    use_priors: bool
+    seed: int | None
+    data_root: str | Path | None
+
+    def __call__(self, payload: Explanation) -> dict[str, Any]:
+        row = evaluate_payload(payload, worker_classifier(self.model), use_priors=self.use_priors,
+                               seed=self.seed, data_root=self.data_root)
+        if self.method_label is not None:
+            row["method"] = self.method_label
+        return _json_row(row)
+
+
 def evaluate_to_files(
     payloads: list[Explanation],
     classifier: Classifier,
@@ -72,28 +92,37 @@ def evaluate_to_files(
     data_root: str | Path | None = None,
     force: bool = False,
     progress: bool = True,
+    execution: Execution | int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate every payload (reusing finished rows), write the table and summary; return both."""
+    """Evaluate every payload (reusing finished rows), write the table and summary; return both.
+
+    Each finished row is written to ``OUT.parts/`` as it arrives. ``execution`` is a
+    number of local worker processes or an :class:`~ecgxai.parallel.Execution` (Dask);
+    rows come out in payload order whichever backend computed them.
+    """
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
-    rows: list[dict[str, Any]] = []
-    for payload in tqdm(payloads, desc="evaluate", unit="rec", disable=not progress):
+    execution = as_execution(execution)
+    rows: dict[int, dict[str, Any]] = {}
+    todo = []
+    for position, payload in enumerate(payloads):
         part = parts / _part_name(payload, use_priors, method_label)
         if part.is_file() and not force:
-            rows.append(json.loads(part.read_text()))
+            rows[position] = json.loads(part.read_text())
+        else:
+            todo.append(position)
+    task = _EvaluateTask(shippable(classifier, execution.in_process), method_label, use_priors, seed,
+                         data_root)
+    for k, result in run_tasks(task, [payloads[p] for p in todo], execution, desc="evaluate",
+                               progress=progress):
+        payload = payloads[todo[k]]
+        if isinstance(result, TaskFailure):  # not kept as a part: a later run tries again
+            log.warning("cannot evaluate %s: %s", payload.mat_path, result.message)
+            rows[todo[k]] = {"mat_path": payload.mat_path, "error": f"{result.error_type}: {result.message}"}
             continue
-        try:
-            row = evaluate_payload(payload, classifier, use_priors=use_priors, seed=seed,
-                                   data_root=data_root)
-        except ECGXAIError as exc:  # not kept as a part: a later run tries again
-            log.warning("cannot evaluate %s: %s", payload.mat_path, exc)
-            rows.append({"mat_path": payload.mat_path, "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        if method_label is not None:
-            row["method"] = method_label
-        write_json_atomic(part, _json_row(row))
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+        write_json_atomic(parts / _part_name(payload, use_priors, method_label), result)
+        rows[todo[k]] = result
+    table = pd.DataFrame([rows[k] for k in sorted(rows)], columns=METRIC_COLUMNS)
     summary = summarise_metrics(table)
     write_table(table, out)
     write_table(summary, out.with_name(f"{out.stem}.summary.csv"))

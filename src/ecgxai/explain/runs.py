@@ -12,12 +12,11 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.explain.explainers import METHODS, ExplainParams, explain_record
@@ -26,11 +25,15 @@ from ecgxai.explain.pipeline import TABLE_COLUMNS, explanation_row, fuse_for_cla
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.io.records import record_base, signal_file_of
 from ecgxai.models.base import Classifier
-from ecgxai.models.predict import ERROR_COLUMNS
+from ecgxai.models.predict import ERROR_COLUMNS, error_row
+from ecgxai.models.spec import ModelRef, shippable, worker_classifier
+from ecgxai.parallel import Execution, TaskFailure, as_execution, run_tasks
 
 log = logging.getLogger(__name__)
 
 RUN_METHODS: tuple[str, ...] = (*METHODS, "fused")
+#: The methods ``fused`` runs (each kept and resumable) before fusing them.
+FUSED_PARTS: tuple[str, ...] = ("lime", "timeshap")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -75,23 +78,99 @@ def _load(path: Path) -> Explanation:
     return Explanation.from_json(path.read_text())
 
 
-def _explain_one(classifier: Classifier, item: WorkItem, method: str, out_dir: Path,
-                 params: ExplainParams | Mapping[str, Any] | None, seed: int | None, force: bool,
-                 fusion_kwargs: Mapping[str, Any]) -> Explanation:
-    """Load the finished payload, or compute it (fused from its two parts) and write it."""
-    path = payload_path(out_dir, method, item)
-    if path.is_file() and not force:
+@dataclass(frozen=True)
+class _ExplainTask:
+    """Task: explain one work item with one method (on this worker's copy of the model)."""
+
+    model: ModelRef
+    method: str
+    params: ExplainParams | Mapping[str, Any] | None
+    seed: int | None
+
+    def __call__(self, item: WorkItem) -> Explanation:
+        explanation = explain_record(worker_classifier(self.model), item.filename, item.group_class,
+                                     method=self.method, params=self.params, seed=self.seed)
+        explanation.sel_idx = item.sel_idx
+        return explanation
+
+
+@dataclass
+class _Outcome:
+    """Per work item position: the explanation's table row, or the error row of its failure."""
+
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def add(self, position: int, item: WorkItem, explanation: Explanation) -> None:
+        self.rows[position] = explanation_row(item.group_class, item.sel_idx, item.filename, explanation)
+
+    def fail(self, position: int, item: WorkItem, error: BaseException | TaskFailure) -> None:
+        failure = error if isinstance(error, TaskFailure) else TaskFailure.from_exception(error)
+        log.warning("skipping %s for %s: %s", item.filename, item.group_class, failure.message)
+        self.errors[position] = error_row(item.filename, failure)
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rows and errors in work-item order, whatever order the workers finished in."""
+        return (pd.DataFrame([self.rows[k] for k in sorted(self.rows)], columns=TABLE_COLUMNS),
+                pd.DataFrame([self.errors[k] for k in sorted(self.errors)], columns=ERROR_COLUMNS))
+
+
+def _finished(path: Path, force: bool) -> Explanation | None:
+    """The payload already written at ``path`` (None to compute it: absent, forced or unreadable)."""
+    if force or not path.is_file():
+        return None
+    try:
         return _load(path)
-    if method == "fused":
-        lime, shap = (_explain_one(classifier, item, m, out_dir, params, seed, force, fusion_kwargs)
-                      for m in ("lime", "timeshap"))
-        explanation = fuse_for_class(lime, shap, item.group_class, **fusion_kwargs)
-    else:
-        explanation = explain_record(classifier, item.filename, item.group_class, method=method,
-                                     params=params, seed=seed)
-    explanation.sel_idx = item.sel_idx
-    write_json_atomic(path, json.loads(explanation.to_json()))
-    return explanation
+    except (ValueError, TypeError) as exc:
+        log.warning("%s: unreadable payload, recomputing it (%s)", path, exc)
+        return None
+
+
+def _explain_method(classifier: Classifier, items: list[WorkItem], method: str, out: Path,
+                    params: ExplainParams | Mapping[str, Any] | None, seed: int | None, force: bool,
+                    execution: Execution, progress: bool) -> _Outcome:
+    """Explain the items not yet done with one base method, writing each payload as it arrives."""
+    outcome, todo = _Outcome(), []
+    for position, item in enumerate(items):
+        try:
+            done = _finished(payload_path(out, method, item), force)
+        except ECGXAIError as exc:
+            outcome.fail(position, item, exc)
+            continue
+        if done is None:
+            todo.append(position)
+        else:
+            outcome.add(position, item, done)
+    task = _ExplainTask(shippable(classifier, execution.in_process), method, params, seed)
+    for k, result in run_tasks(task, [items[p] for p in todo], execution, desc=f"explain {method}",
+                               progress=progress):
+        position = todo[k]
+        if isinstance(result, TaskFailure):
+            outcome.fail(position, items[position], result)
+            continue
+        write_json_atomic(payload_path(out, method, items[position]), json.loads(result.to_json()))
+        outcome.add(position, items[position], result)
+    return outcome
+
+
+def _fuse_all(items: list[WorkItem], out: Path, parts: list[_Outcome], force: bool,
+              fusion_kwargs: Mapping[str, Any]) -> _Outcome:
+    """Fuse the LIME and TimeSHAP payloads of every item both explained (cheap: done here)."""
+    outcome = _Outcome()
+    for position, item in enumerate(items):
+        failed = next((part.errors[position] for part in parts if position in part.errors), None)
+        if failed is not None:
+            outcome.errors[position] = failed
+            continue
+        path = payload_path(out, "fused", item)
+        fused = _finished(path, force)
+        if fused is None:
+            lime, shap = (_load(payload_path(out, m, item)) for m in FUSED_PARTS)
+            fused = fuse_for_class(lime, shap, item.group_class, **fusion_kwargs)
+            fused.sel_idx = item.sel_idx
+            write_json_atomic(path, json.loads(fused.to_json()))
+        outcome.add(position, item, fused)
+    return outcome
 
 
 def run_explanations(
@@ -105,27 +184,23 @@ def run_explanations(
     force: bool = False,
     progress: bool = True,
     fusion_kwargs: Mapping[str, Any] | None = None,
+    execution: Execution | int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Explain every item, writing each payload as it completes; returns (table, errors).
 
-    A failing record is logged, listed in the errors table and skipped.
+    A failing record is logged, listed in the errors table and skipped. ``execution``
+    is a number of local worker processes or an :class:`~ecgxai.parallel.Execution`
+    (Dask); each worker loads the model (which must come from a file) once. Tables are
+    in item order and payloads are the same whichever backend ran them.
     """
     if method not in RUN_METHODS:
         raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}")
-    out = Path(out_dir)
-    rows, errors = [], []
-    for item in tqdm(items, desc=f"explain {method}", unit="rec", disable=not progress):
-        try:
-            explanation = _explain_one(classifier, item, method, out, params, seed, force,
-                                       fusion_kwargs or {})
-        except ECGXAIError as exc:
-            log.warning("skipping %s for %s: %s", item.filename, item.group_class, exc)
-            errors.append({"record": record_base(item.filename).name, "path": item.filename,
-                           "error_type": type(exc).__name__, "message": str(exc)})
-            continue
-        rows.append(explanation_row(item.group_class, item.sel_idx, item.filename, explanation))
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    error_table = pd.DataFrame(errors, columns=ERROR_COLUMNS)
+    out, execution = Path(out_dir), as_execution(execution)
+    methods = FUSED_PARTS if method == "fused" else (method,)
+    parts = [_explain_method(classifier, items, m, out, params, seed, force, execution, progress)
+             for m in methods]
+    outcome = _fuse_all(items, out, parts, force, fusion_kwargs or {}) if method == "fused" else parts[0]
+    table, error_table = outcome.tables()
     write_table(table, out / f"{method}.csv")
     write_table(error_table, out / f"{method}.errors.csv")
     return table, error_table

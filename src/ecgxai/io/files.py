@@ -17,13 +17,18 @@ from ecgxai.errors import ConfigurationError
 TABLE_SUFFIXES = (".csv", ".parquet")
 
 
+#: Suffix of the temporary files that atomic writes rename into place.
+TEMP_SUFFIX = ".tmp"
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds,
-    so readers never see a half-written file."""
+    so readers never see a half-written file. The temporary name (``.NAME.XXXX.tmp``) never
+    matches ``*.json`` or ``*.csv``, so a run killed mid-write leaves nothing that looks like output."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
         yield Path(tmp)

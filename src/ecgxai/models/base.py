@@ -87,6 +87,7 @@ class Classifier:
         self.output_activation = output_activation
         self.source = source or type(self).__name__
         self.counter = CallCounter()
+        self.spec: Any = None  # a models.spec.ModelSpec when loaded from a file (parallel runs need one)
 
     # --- public API ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ecgxai.io.files import read_json_object
 from ecgxai.io.records import Units
 from ecgxai.models.base import DEFAULT_BATCH_SIZE, CallableClassifier, Classifier, OutputActivation
 from ecgxai.models.onnx_backend import InputLayout
+from ecgxai.models.spec import ModelSpec
 from ecgxai.models.zoo import Architecture, get_architecture
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,13 @@ def load_model(
         source=source,
     )
     classifier.check_output_width()
+    if isinstance(path_or_callable, (str, Path)):
+        classifier.spec = ModelSpec(
+            path=str(path_or_callable), architecture=architecture, class_names=classifier.class_names,
+            units=classifier.units, input_length=classifier.input_length,
+            lead_names=classifier.lead_names, batch_size=classifier.batch_size,
+            output_activation=classifier.output_activation, input_layout=input_layout,
+            safe_mode=safe_mode)
     return classifier
 
 

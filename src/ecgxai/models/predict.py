@@ -17,10 +17,14 @@ from ecgxai.io.preprocessing import to_model_input
 from ecgxai.io.records import Record, Units, read_record, record_base
 from ecgxai.models.base import Classifier
 from ecgxai.models.loader import load_model
+from ecgxai.models.spec import ModelRef, shippable, worker_classifier
+from ecgxai.parallel import Execution, TaskFailure, as_execution, run_tasks
 
 log = logging.getLogger(__name__)
 
 ERROR_COLUMNS = ["record", "path", "error_type", "message"]
+#: Batches per task sent to a worker: big enough to amortise sending, small enough to resume often.
+CHUNK_BATCHES = 4
 
 
 @dataclass
@@ -36,11 +40,12 @@ class Predictions:
         return [c for c in self.probs.columns if c not in ("record", "path")]
 
 
-def error_row(source: str | Path | Record, exc: BaseException) -> dict[str, str]:
+def error_row(source: str | Path | Record, error: BaseException | TaskFailure) -> dict[str, str]:
     """One row of an errors table: which record failed, with what exception."""
     path = source.path if isinstance(source, Record) else source
     name = source.name if isinstance(source, Record) else record_base(path).name
-    return {"record": name, "path": str(path), "error_type": type(exc).__name__, "message": str(exc)}
+    failure = error if isinstance(error, TaskFailure) else TaskFailure.from_exception(error)
+    return {"record": name, "path": str(path), "error_type": failure.error_type, "message": failure.message}
 
 
 def _model_inputs(
@@ -77,19 +82,61 @@ def _batches(items: Iterable[tuple[int, np.ndarray]], size: int
         yield positions, np.stack(arrays)
 
 
+@dataclass(frozen=True)
+class _PredictChunk:
+    """Task: (len(chunk), C) probabilities for a chunk of records, NaN rows and error rows for bad ones.
+
+    ``errors_out`` False means a bad record's error is raised instead (``on_error="raise"``).
+    """
+
+    model: ModelRef
+    batch_size: int
+    maxlen: int | None
+    units: Units | None
+    read_kwargs: dict[str, Any]
+    errors_out: bool = True
+
+    def __call__(self, chunk: Sequence[str | Path | Record]) -> tuple[np.ndarray, list[dict[str, str]]]:
+        classifier = worker_classifier(self.model)
+        probs = np.full((len(chunk), classifier.n_classes), np.nan, dtype=np.float32)
+        errors: list[dict[str, str]] | None = [] if self.errors_out else None
+        inputs = _model_inputs(chunk, classifier, self.maxlen, self.units, errors, self.read_kwargs)
+        for positions, batch in _batches(inputs, self.batch_size):
+            probs[positions] = classifier.predict(batch, batch_size=self.batch_size)
+        return probs, errors or []
+
+
 def _predict_aligned(
     classifier: Classifier, records: Sequence[str | Path | Record], batch_size: int,
     maxlen: int | None, units: Units | None, progress: bool,
     errors: list[dict[str, str]] | None, read_kwargs: dict[str, Any],
+    execution: Execution | int | None = None,
 ) -> np.ndarray:
-    """(N, C) probabilities aligned with ``records``, NaN rows where a record failed."""
+    """(N, C) probabilities aligned with ``records``, NaN rows where a record failed.
+
+    Records go to the workers in chunks of :data:`CHUNK_BATCHES` batches; a chunk
+    whose worker died gives an error row per record.
+    """
+    execution = as_execution(execution)
+    records = list(records)
+    task = _PredictChunk(shippable(classifier, execution.in_process), batch_size, maxlen, units,
+                         dict(read_kwargs), errors_out=errors is not None)
+    size = batch_size * CHUNK_BATCHES
+    starts = range(0, len(records), size)
+    chunks = [records[start:start + size] for start in starts]
     probs = np.full((len(records), classifier.n_classes), np.nan, dtype=np.float32)
-    inputs = _model_inputs(records, classifier, maxlen, units, errors, read_kwargs)
+    chunk_errors: dict[int, list[dict[str, str]]] = {}
     with tqdm(total=len(records), desc="predict", unit="rec", disable=not progress) as bar:
-        for positions, batch in _batches(inputs, batch_size):
-            probs[positions] = classifier.predict(batch, batch_size=batch_size)
-            bar.update(len(positions))
-        bar.update(len(records) - bar.n)
+        for k, result in run_tasks(task, chunks, execution, progress=False, catch=()):
+            if isinstance(result, TaskFailure):
+                if errors is None:
+                    raise ECGXAIError(f"{result.error_type}: {result.message}")
+                chunk_errors[k] = [error_row(source, result) for source in chunks[k]]
+            else:
+                probs[starts[k]:starts[k] + len(chunks[k])], chunk_errors[k] = result
+            bar.update(len(chunks[k]))
+    if errors is not None:  # in record order, whichever chunk finished first
+        errors.extend(row for k in sorted(chunk_errors) for row in chunk_errors[k])
     return probs
 
 
@@ -101,17 +148,20 @@ def predict_records(
     maxlen: int | None = None,
     units: Units | None = None,
     progress: bool = True,
+    execution: Execution | int | None = None,
     **read_kwargs: Any,
 ) -> Predictions:
     """Probabilities for every readable record; unreadable ones go to ``errors`` and are skipped.
 
     ``model`` is anything :func:`ecgxai.load_model` accepts. ``maxlen`` and ``units``
-    default to the classifier's input length and units.
+    default to the classifier's input length and units. ``execution`` runs on that many
+    local worker processes, or as an :class:`ecgxai.parallel.Execution` says (Dask);
+    the model must then come from a file, and each worker loads it once.
     """
     classifier = load_model(model)
     errors: list[dict[str, str]] = []
     probs = _predict_aligned(classifier, records, batch_size, maxlen, units, progress, errors,
-                             read_kwargs)
+                             read_kwargs, execution)
     done = ~np.isnan(probs[:, 0])
     table = pd.DataFrame(probs[done], columns=list(classifier.class_names))
     kept = [r for r, ok in zip(records, done, strict=False) if ok]
@@ -129,15 +179,17 @@ def batched_predict_all(
     units: Units | None = None,
     progress: bool = True,
     on_error: str = "nan",
+    execution: Execution | int | None = None,
     **read_kwargs: Any,
 ) -> np.ndarray:
     """The original's batched prediction: (N, C) float32 aligned with ``ecg_files``.
 
     A record that cannot be read gets a row of NaN and a logged warning
-    (``on_error="nan"``), or its error is raised (``on_error="raise"``).
+    (``on_error="nan"``), or its error is raised (``on_error="raise"``). ``execution``
+    is as in :func:`predict_records`.
     """
     if on_error not in ("nan", "raise"):
         raise ValueError(f"on_error must be 'nan' or 'raise', got {on_error!r}")
     errors: list[dict[str, str]] | None = [] if on_error == "nan" else None
     return _predict_aligned(load_model(model), ecg_files, batch_size, maxlen, units, progress,
-                            errors, read_kwargs)
+                            errors, read_kwargs, execution)
