@@ -1,4 +1,10 @@
-"""Explain one record for one class with any method: ``lime``, ``timeshap``, ``ig``, ``gradxinput``.
+"""Explain one record for one class with any method in :data:`METHODS`.
+
+Perturbation methods (``lime``, ``timeshap``, ``occlusion``, ``shapley_sampling``) play a game
+whose players are events and leads, either hierarchically (events first, then the leads
+inside the top events) or flat (every event x lead cell at once); see ``ExplainParams.hierarchy``.
+Gradient methods (``ig``, ``gradxinput``, ``gradcam``, ``smoothgrad``) give a dense (T, L)
+attribution that is summed per event.
 
 Every method segments the model input into events the same way, reports spans
 in the same payload, counts its model evaluations and is seeded per record
@@ -13,33 +19,70 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.explain import config as class_config
-from ecgxai.explain.gradients import gradient_x_input, integrated_gradients
+from ecgxai.explain.gradients import (
+    CamSpread,
+    gradient_x_input,
+    guided_grad_cam,
+    integrated_gradients,
+    smooth_grad,
+)
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.perturbation import LeadMode, explain_two_level, lead_keep_probabilities
+from ecgxai.explain.perturbation import (
+    Hierarchy,
+    LeadMode,
+    explain_flat,
+    explain_two_level,
+    lead_keep_probabilities,
+)
 from ecgxai.explain.segmentation import make_event_segments
-from ecgxai.explain.spans import event_span, spans_from_dense, spans_from_grid
-from ecgxai.explain.surrogates import KernelShapSurrogate, LimeSurrogate, Link
+from ecgxai.explain.spans import event_span, spans_from_dense, spans_from_event_grid, spans_from_grid
+from ecgxai.explain.surrogates import (
+    KernelShapSurrogate,
+    LimeSurrogate,
+    Link,
+    OcclusionSurrogate,
+    ShapleySamplingSurrogate,
+    Surrogate,
+)
 from ecgxai.io.classes import SCORED_CODES, class_name
 from ecgxai.io.preprocessing import to_model_input
 from ecgxai.io.records import Record, read_record, signal_file_of
 from ecgxai.models.base import Classifier
 
-METHODS: tuple[str, ...] = ("lime", "timeshap", "ig", "gradxinput")
+PERTURBATION_METHODS: tuple[str, ...] = ("lime", "timeshap", "occlusion", "shapley_sampling")
+GRADIENT_METHODS: tuple[str, ...] = ("ig", "gradxinput", "gradcam", "smoothgrad")
+METHODS: tuple[str, ...] = ("lime", "timeshap", "ig", "gradxinput", "gradcam", "occlusion",
+                            "shapley_sampling", "smoothgrad")
 METHOD_LABELS: dict[str, str] = {"lime": "LIME", "timeshap": "TimeSHAP", "ig": "IntegratedGradients",
-                                 "gradxinput": "GradientXInput"}
+                                 "gradxinput": "GradientXInput", "gradcam": "GradCAM",
+                                 "occlusion": "Occlusion", "shapley_sampling": "ShapleySampling",
+                                 "smoothgrad": "SmoothGrad"}
 EventKind = Literal["uniform", "beat_qrs", "qrs_family", "waves"]
+SmoothGradBase = Literal["gradxinput", "ig", "gradcam"]
 
 
 @dataclass(frozen=True)
 class ExplainParams:
-    """Settings of an explanation; ``None`` fields take the class's defaults (see explain.config)."""
+    """Settings of an explanation; ``None`` fields take the class's defaults (see explain.config).
+
+    ``hierarchy`` (perturbation methods): ``"hierarchical"`` explains events with ``m_event``
+    masks, then the leads inside each of the ``topk_events`` top events with ``m_feat`` masks
+    each (in ``lead_mode``); ``"flat"`` plays one game over every event x lead cell with the
+    same total budget, ``m_event + min(topk_events, n_events) * m_feat`` masks (a masked cell is
+    zeroed, the rest kept; ``lead_mode`` does not apply). Occlusion costs 1 + players per game;
+    Shapley sampling 2 + 2 * ``shapley_permutations`` * (players - 1) per game.
+    ``gradcam_layer`` names the layer Grad-CAM reads (default: the last 1-D convolution);
+    ``gradcam_spread`` how its time map reaches the leads (see ``gradients.guided_grad_cam``).
+    ``smoothgrad_*``: the gradient method inside the noise tunnel, the number of noisy copies and
+    the noise standard deviation as a fraction of the input's standard deviation.
+    """
 
     event_kind: EventKind = "uniform"
     window_sec: float | None = None
@@ -53,6 +96,23 @@ class ExplainParams:
     kernel_width: float = 0.25
     link: Link | None = None
     ig_steps: int = 16
+    hierarchy: Hierarchy = "hierarchical"
+    gradcam_layer: str | None = None
+    gradcam_spread: CamSpread = "guided"
+    shapley_permutations: int = 5
+    smoothgrad_base: SmoothGradBase = "gradxinput"
+    smoothgrad_samples: int = 16
+    smoothgrad_sigma: float = 0.15
+
+    def __post_init__(self) -> None:
+        _check_choice("hierarchy", self.hierarchy, get_args(Hierarchy))
+        _check_choice("gradcam_spread", self.gradcam_spread, get_args(CamSpread))
+        _check_choice("smoothgrad_base", self.smoothgrad_base, get_args(SmoothGradBase))
+        if self.shapley_permutations < 1 or self.smoothgrad_samples < 1:
+            raise ConfigurationError("shapley_permutations and smoothgrad_samples must be >= 1, got "
+                                     f"{self.shapley_permutations} and {self.smoothgrad_samples}")
+        if not self.smoothgrad_sigma >= 0:
+            raise ConfigurationError(f"smoothgrad_sigma must be >= 0, got {self.smoothgrad_sigma}")
 
     def for_class(self, code: str) -> ExplainParams:
         """Fill class-dependent defaults (window length) for ``code``."""
@@ -63,6 +123,11 @@ class ExplainParams:
     def segmentation(self) -> dict[str, Any]:
         """The params dict ``make_event_segments`` takes."""
         return {"event_kind": self.event_kind, "window_sec": self.window_sec}
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 def make_params(params: ExplainParams | Mapping[str, Any] | None) -> ExplainParams:
@@ -110,12 +175,12 @@ def explain_input(
     before = classifier.counter.forward_samples + classifier.counter.gradient_samples
     started = time.perf_counter()
     probability = float(classifier.predict(x[None])[0, index])
-    if method in ("lime", "timeshap"):
+    if method in PERTURBATION_METHODS:
         spans, scores, kept, event_spans, meta = _perturbation(
             classifier, x, index, events, fs, leads, method, settings, str(target), record_seed)
     else:
         spans, scores, kept, event_spans, meta = _gradient(classifier, x, index, events, fs, leads,
-                                                           method, settings)
+                                                           method, settings, record_seed)
     evaluations = classifier.counter.forward_samples + classifier.counter.gradient_samples - before
     return Explanation(
         mat_path="", target_label=_label(str(target)), method_label=METHOD_LABELS[method],
@@ -126,19 +191,43 @@ def explain_input(
     )
 
 
+def _surrogate(method: str, settings: ExplainParams) -> Surrogate:
+    """The sampling + fitting strategy of a perturbation method (scores on its default link)."""
+    if method == "lime":
+        return LimeSurrogate(kernel_width=settings.kernel_width, link=settings.link or "identity")
+    if method == "timeshap":
+        return KernelShapSurrogate(link=settings.link or "logit")
+    if method == "occlusion":
+        return OcclusionSurrogate(link=settings.link or "identity")
+    return ShapleySamplingSurrogate(permutations=settings.shapley_permutations,
+                                    link=settings.link or "identity")
+
+
+def flat_budget(settings: ExplainParams, n_events: int) -> int:
+    """Masks a flat game is offered: as many as the hierarchical run of the same settings uses."""
+    top = n_events if settings.topk_events is None else min(max(0, settings.topk_events), n_events)
+    return settings.m_event + top * settings.m_feat
+
+
 def _perturbation(classifier: Classifier, x: np.ndarray, index: int, events: list, fs: float,
                   leads: list[str], method: str, settings: ExplainParams, code: str, seed: int
                   ) -> tuple[dict, dict, list, list, dict]:
-    if method == "lime":
-        surrogate = LimeSurrogate(kernel_width=settings.kernel_width, link=settings.link or "identity")
-    else:
-        surrogate = KernelShapSurrogate(link=settings.link or "logit")
+    surrogate = _surrogate(method, settings)
     keep_prob = None
-    meta: dict[str, Any] = {"link": surrogate.link, "n_events": len(events), "prior": "off"}
+    meta: dict[str, Any] = {"link": surrogate.link, "n_events": len(events), "prior": "off",
+                            "hierarchy": settings.hierarchy}
+    if method == "shapley_sampling":
+        meta["permutations"] = settings.shapley_permutations
     if settings.use_lead_priors and method == "lime":
         prior = class_config.lead_prior_for(code)
         keep_prob = lead_keep_probabilities(leads, prior, settings.prior_strength)
         meta["prior"] = {"lead_prior": prior, "strength": settings.prior_strength}
+    if settings.hierarchy == "flat":
+        grid, _ = explain_flat(classifier, x, index, events, surrogate, np.random.default_rng(seed),
+                               budget=flat_budget(settings, len(events)), lead_keep_prob=keep_prob)
+        spans, scores, kept, event_spans = spans_from_event_grid(
+            grid, events, fs, leads, settings.keep_leads, settings.topk_events)
+        return spans, scores, kept, event_spans, meta
     result = explain_two_level(
         classifier, x, index, events, surrogate, np.random.default_rng(seed),
         m_event=settings.m_event, m_feat=settings.m_feat, topk_events=settings.topk_events,
@@ -153,17 +242,35 @@ def _perturbation(classifier: Classifier, x: np.ndarray, index: int, events: lis
 
 
 def _gradient(classifier: Classifier, x: np.ndarray, index: int, events: list, fs: float,
-              leads: list[str], method: str, settings: ExplainParams
+              leads: list[str], method: str, settings: ExplainParams, seed: int
               ) -> tuple[dict, dict, list, list, dict]:
-    if method == "ig":
-        attribution, _ = integrated_gradients(classifier, x, index, steps=settings.ig_steps)
+    base = settings.smoothgrad_base if method == "smoothgrad" else method
+    extra: dict[str, Any] = {}
+    if base == "gradcam":  # resolve (and check) the layer before any model work
+        extra = {"layer": classifier.conv_layer(settings.gradcam_layer), "spread": settings.gradcam_spread}
+    if method == "smoothgrad":
+        extra.update(base=base, samples=settings.smoothgrad_samples, sigma=settings.smoothgrad_sigma)
+        attribution = smooth_grad(lambda batch: _attribute(classifier, batch, index, base, settings), x,
+                                  settings.smoothgrad_samples, settings.smoothgrad_sigma,
+                                  np.random.default_rng(seed))
     else:
-        attribution, _ = gradient_x_input(classifier, x, index)
+        attribution = _attribute(classifier, x[None], index, method, settings)[0]
     spans, scores, kept, event_spans = spans_from_dense(
         attribution, events, fs, leads, settings.keep_leads, settings.topk_events)
     meta = {"score": "logit", "n_events": len(events), "prior": "off",
-            "attribution_sum": float(attribution.sum())}
+            "attribution_sum": float(attribution.sum()), **extra}
     return spans, scores, kept, event_spans, meta
+
+
+def _attribute(classifier: Classifier, batch: np.ndarray, index: int, method: str,
+               settings: ExplainParams) -> np.ndarray:
+    """Dense attributions (N, T, L) of a batch of inputs by one gradient method."""
+    if method == "ig":
+        return np.stack([integrated_gradients(classifier, x, index, steps=settings.ig_steps)[0]
+                         for x in batch])
+    if method == "gradcam":
+        return guided_grad_cam(classifier, batch, index, settings.gradcam_layer, settings.gradcam_spread)[0]
+    return gradient_x_input(classifier, batch, index)[0]
 
 
 def explain_record(

@@ -1,15 +1,20 @@
-"""The two-level perturbation engine shared by LIME and TimeSHAP-style KernelSHAP.
+"""The perturbation engines shared by LIME, TimeSHAP-style KernelSHAP, occlusion and Shapley sampling.
 
-Level 1 (events): players are time windows; a masked event is zeroed in all leads.
-Level 2 (leads): inside each of the top-k events by |weight|, players are the leads;
-a masked lead is zeroed inside that window, and the rest of the signal is kept
-(``context``) or zeroed (``isolated``). Masked inputs are built with one vectorised
-multiply per batch, and all model calls go through the classifier's batched predict.
+Hierarchical (:func:`explain_two_level`), level 1 (events): players are time windows; a
+masked event is zeroed in all leads. Level 2 (leads): inside each of the top-k events by
+|weight|, players are the leads; a masked lead is zeroed inside that window, and the rest of
+the signal is kept (``context``) or zeroed (``isolated``).
+
+Flat (:func:`explain_flat`): every (event, lead) cell is a player at once; a masked cell
+is zeroed, the rest of the signal is kept.
+
+Masked inputs are built with one vectorised multiply per chunk of masks, and all model
+calls go through the classifier's batched predict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +25,10 @@ from ecgxai.explain.surrogates import Surrogate
 from ecgxai.models.base import Classifier
 
 LeadMode = Literal["context", "isolated"]
+Hierarchy = Literal["hierarchical", "flat"]
 Event = tuple[int, int]
+#: Masked inputs built and sent to the model at a time (bounds memory: 512 x 5000 x 12 float32 = 123 MB).
+MASK_CHUNK = 512
 
 
 @dataclass
@@ -43,10 +51,31 @@ def event_time_index(events: Sequence[Event], length: int) -> np.ndarray:
 
 def mask_events(x: np.ndarray, events: Sequence[Event], masks: np.ndarray) -> np.ndarray:
     """(M, T, L) copies of ``x`` (T, L) with the events whose mask is False zeroed in all leads."""
+    return mask_cells(x, events, masks[:, :, None])
+
+
+def mask_cells(x: np.ndarray, events: Sequence[Event], masks: np.ndarray) -> np.ndarray:
+    """(M, T, L) copies of ``x`` with each (event, lead) cell whose mask is False zeroed.
+
+    ``masks`` is (M, n_events, L), or (M, n_events, 1) to mask whole events in all leads.
+    Samples outside every event are always kept.
+    """
     index = event_time_index(events, len(x))
-    padded = np.concatenate([masks, np.ones((len(masks), 1), dtype=bool)], axis=1)
-    keep_time = padded[:, index]  # index -1 picks the always-on column
-    return x[None, :, :] * keep_time[:, :, None].astype(x.dtype)
+    padded = np.concatenate([masks, np.ones((len(masks), 1, masks.shape[2]), dtype=bool)], axis=1)
+    keep = padded[:, index]  # index -1 picks the always-on row
+    return x[None, :, :] * keep.astype(x.dtype)
+
+
+def masked_outputs(classifier: Classifier, build: Callable[[np.ndarray], np.ndarray], masks: np.ndarray,
+                   target: int) -> np.ndarray:
+    """The model's ``target`` column for the inputs ``build`` makes from ``masks``, in chunks.
+
+    At most :data:`MASK_CHUNK` masked inputs exist at once; a smaller set goes in one call.
+    """
+    if len(masks) <= MASK_CHUNK:
+        return classifier.predict(build(masks))[:, target]
+    return np.concatenate([classifier.predict(build(masks[start:start + MASK_CHUNK]))[:, target]
+                           for start in range(0, len(masks), MASK_CHUNK)])
 
 
 def mask_leads_in_window(x: np.ndarray, window: Event, masks: np.ndarray, mode: LeadMode) -> np.ndarray:
@@ -83,17 +112,47 @@ def explain_two_level(
     if not events:
         raise ConfigurationError("no events to explain (empty segmentation)")
     masks, weights = surrogate.sample(len(events), m_event, rng)
-    outputs = classifier.predict(mask_events(x, events, masks))[:, target]
+    outputs = masked_outputs(classifier, lambda m: mask_events(x, events, m), masks, target)
     event_weights = surrogate.fit(masks, outputs, weights)
     evaluations = len(masks)
     order = np.argsort(-np.abs(event_weights), kind="stable")[: max(0, topk_events)]
     lead_weights: dict[int, np.ndarray] = {}
     for j in order:
         lead_masks, lead_w = surrogate.sample(x.shape[1], m_feat, rng, keep_prob=lead_keep_prob)
-        batch = mask_leads_in_window(x, events[j], lead_masks, lead_mode)
-        lead_weights[int(j)] = surrogate.fit(lead_masks, classifier.predict(batch)[:, target], lead_w)
+        window = events[j]
+        lead_outputs = masked_outputs(
+            classifier, lambda m, w=window: mask_leads_in_window(x, w, m, lead_mode), lead_masks, target)
+        lead_weights[int(j)] = surrogate.fit(lead_masks, lead_outputs, lead_w)
         evaluations += len(lead_masks)
     return TwoLevelResult(event_weights, [int(j) for j in order], lead_weights, evaluations)
+
+
+def explain_flat(
+    classifier: Classifier,
+    x: np.ndarray,
+    target: int,
+    events: Sequence[Event],
+    surrogate: Surrogate,
+    rng: np.random.Generator,
+    *,
+    budget: int,
+    lead_keep_prob: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
+    """One game over every (event, lead) cell of one input (T, L) and class column ``target``.
+
+    ``budget`` is the number of masks offered to the surrogate (occlusion and Shapley sampling
+    set their own); ``lead_keep_prob`` (L,) applies to every event. Returns the (n_events, L)
+    weight grid and the model evaluations it took.
+    """
+    if not events:
+        raise ConfigurationError("no events to explain (empty segmentation)")
+    n_events, n_leads = len(events), x.shape[1]
+    keep_prob = None if lead_keep_prob is None else np.tile(lead_keep_prob, n_events)
+    masks, weights = surrogate.sample(n_events * n_leads, budget, rng, keep_prob=keep_prob)
+    outputs = masked_outputs(
+        classifier, lambda m: mask_cells(x, events, m.reshape(len(m), n_events, n_leads)), masks, target)
+    grid = surrogate.fit(masks, outputs, weights).reshape(n_events, n_leads)
+    return grid, len(masks)
 
 
 def lead_keep_probabilities(lead_names: Sequence[str], prior: dict[str, float],

@@ -55,7 +55,19 @@ def spans_from_dense(
     ``topk_events`` only the events with the largest |weight| give spans, as the
     perturbation explainers do. Returns (spans, lead scores, top leads, event spans).
     """
-    grid = dense_to_event_lead(attribution, events)
+    return spans_from_event_grid(dense_to_event_lead(attribution, events), events, fs, lead_names,
+                                 keep_leads, topk_events)
+
+
+def spans_from_event_grid(
+    grid: np.ndarray, events: Sequence[Event], fs: float, lead_names: Sequence[str],
+    keep_leads: int | None = 5, topk_events: int | None = None,
+) -> tuple[dict[str, list[Span]], dict[str, float], list[str], list[Span]]:
+    """Spans for a full (n_events, L) weight grid (a dense attribution summed per event, or a
+    flat perturbation game over every cell): event weights are row sums, and with
+    ``topk_events`` only the events with the largest |weight| give spans.
+    Returns (spans, lead scores, top leads, event spans).
+    """
     event_weights = grid.sum(axis=1)
     subset = None
     if topk_events is not None:

@@ -140,9 +140,7 @@ class Classifier:
         ``score="logit"`` differentiates the pre-activation output (recommended:
         it does not saturate); ``"probability"`` the probability itself.
         """
-        if not self.differentiable:
-            raise NotDifferentiableError(f"{self.source}: the {self.backend} backend provides no "
-                                         "gradients; use a Keras or torch model")
+        self._require_gradients()
         if score not in ("logit", "probability"):
             raise ConfigurationError(f"score must be 'logit' or 'probability', got {score!r}")
         x = self.check_input(x)
@@ -154,6 +152,39 @@ class Classifier:
             self.counter.model_seconds += time.perf_counter() - started
         self.counter.gradient_samples += len(x)
         return grads
+
+    def conv_layer(self, layer: str | None = None) -> str:
+        """Name of the layer Grad-CAM reads: ``layer`` when given (checked to exist and give a
+        (N, T', C) output), else the model's last 1-D convolution."""
+        self._require_gradients()
+        return self._resolve_conv_layer(layer)
+
+    def conv_activation_gradient(
+        self,
+        x: np.ndarray,
+        target: str | int,
+        layer: str | None = None,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Activations of a 1-D convolution layer and d logit / d activations, both (N, T', C).
+
+        The layer is :meth:`conv_layer` of ``layer``; channels come last whatever the backend's
+        layout. This is what Grad-CAM needs; it costs one gradient evaluation per sample and is
+        counted as such. Backends without gradients raise :class:`NotDifferentiableError`;
+        differentiable backends that cannot expose a layer raise :class:`ConfigurationError`.
+        """
+        name = self.conv_layer(layer)
+        x = self.check_input(x)
+        index = self.class_index(target)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for start, stop in even_batches(len(x), batch_size or self.batch_size):
+            started = time.perf_counter()
+            parts.append(self._activation_gradient(x[start:stop], index, name))
+            self.counter.model_seconds += time.perf_counter() - started
+        self.counter.gradient_samples += len(x)
+        activations = np.concatenate([a for a, _ in parts]).astype(np.float32, copy=False)
+        gradients = np.concatenate([g for _, g in parts]).astype(np.float32, copy=False)
+        return activations, gradients
 
     def describe(self) -> dict[str, Any]:
         """Settings worth recording in a run manifest."""
@@ -174,6 +205,12 @@ class Classifier:
                 f"input={self.input_shape}, units={self.units!r})")
 
     # --- checks -------------------------------------------------------------------------------
+
+    def _require_gradients(self) -> None:
+        """Refuse gradient work on a backend that cannot differentiate its model."""
+        if not self.differentiable:
+            raise NotDifferentiableError(f"{self.source}: the {self.backend} backend provides no "
+                                         "gradients; use a Keras or torch model")
 
     def check_input(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` as C-contiguous float32 (N, T, L), refusing wrong shapes and non-finite values."""
@@ -217,6 +254,14 @@ class Classifier:
         raise NotImplementedError
 
     def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
+        raise NotImplementedError
+
+    def _resolve_conv_layer(self, layer: str | None) -> str:
+        raise ConfigurationError(f"{self.source}: the {self.backend} backend cannot expose layer "
+                                 "activations (Grad-CAM needs a Keras or torch model)")
+
+    def _activation_gradient(self, x: np.ndarray, index: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """(activations, d logit / d activations), each (n, T', C), for one batch."""
         raise NotImplementedError
 
 

@@ -21,11 +21,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
-from ecgxai.errors import ModelLoadError, UnsafeModelError
+from ecgxai.errors import ConfigurationError, ModelLoadError, UnsafeModelError
 from ecgxai.models.base import Classifier, Score
 from ecgxai.models.zoo import Architecture
 
 _ACTIVATIONS_WITH_LOGITS = ("sigmoid", "softmax")
+_CONV1D_LAYERS = tuple(getattr(keras.layers, name) for name in ("Conv1D", "SeparableConv1D",
+                                                                 "DepthwiseConv1D")
+                       if hasattr(keras.layers, name))
 
 
 class KerasClassifier(Classifier):
@@ -43,6 +46,7 @@ class KerasClassifier(Classifier):
         self._call = (lambda x: model([x], training=False)) if single_list_input else (
             lambda x: model(x, training=False))
         self._score_model = _pre_activation_model(model)
+        self._cam_functions: dict[str, Any] = {}
         self._compiled_forward = tf.function(self._call, input_signature=[spec])
         self._compiled_gradient = tf.function(
             self._gradient_graph,
@@ -62,6 +66,60 @@ class KerasClassifier(Classifier):
             target = tf.cond(as_logit, lambda: self._logit(x), lambda: self._call(x))[:, index]
         return tape.gradient(target, x)
 
+    def _resolve_conv_layer(self, layer: str | None) -> str:
+        """``layer`` checked to be a top-level layer with a (N, T', C) output, or the last Conv1D."""
+        if layer is None:
+            convs = conv1d_layer_names(self.model)
+            if not convs:
+                raise ConfigurationError(f"{self.source}: no Conv1D layer for Grad-CAM; pass a layer "
+                                         "name (gradcam_layer) whose output is (N, T', C)")
+            return convs[-1]
+        names = [found.name for found in self.model.layers]
+        if layer not in names:
+            raise ConfigurationError(f"{self.source}: no layer named {layer!r}; its Conv1D layers are "
+                                     f"{conv1d_layer_names(self.model)}")
+        try:
+            rank = len(self.model.get_layer(layer).output.shape)
+        except (AttributeError, ValueError) as exc:  # e.g. a layer called more than once
+            raise ConfigurationError(f"{self.source}: layer {layer!r} has no single output ({exc})") from None
+        if rank != 3:
+            raise ConfigurationError(f"{self.source}: layer {layer!r} has a rank-{rank} output; Grad-CAM "
+                                     "needs a (N, T', C) time x channel output")
+        return layer
+
+    def _activation_gradient(self, x: np.ndarray, index: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        if layer not in self._cam_functions:
+            self._cam_functions[layer] = self._compile_cam(layer)
+        activations, gradients = self._cam_functions[layer](tf.constant(x), tf.constant(index))
+        return activations.numpy(), gradients.numpy()
+
+    def _compile_cam(self, layer: str) -> Any:
+        """A compiled (x, class index) -> (activations, d logit / d activations) for ``layer``.
+
+        One sub-model shares the weights and returns the layer's output and the class logit
+        (the pre-activation model's output when there is one, else the model output, inverted
+        through the logit when it is a probability without a separate activation).
+        """
+        has_logits = self.output_activation is not None
+        score_model = None if has_logits else self._score_model
+        score = (score_model or self.model).outputs[0]
+        invert = not has_logits and score_model is None
+        inputs = self.model.inputs[0] if len(self.model.inputs) == 1 else self.model.inputs
+        sub = keras.Model(inputs, [self.model.get_layer(layer).output, score])
+
+        def graph(x: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                activations, out = sub(x, training=False)
+                if invert:
+                    p = tf.clip_by_value(out, 1e-7, 1 - 1e-7)
+                    out = tf.math.log(p) - tf.math.log1p(-p)
+                target = out[:, index]
+            return activations, tape.gradient(target, activations)
+
+        spec = tf.TensorSpec((None, self.input_length, self.n_leads), tf.float32)
+        return tf.function(graph, input_signature=[spec, tf.TensorSpec((), tf.int32)])
+
     def _logit(self, x: tf.Tensor) -> tf.Tensor:
         """Pre-activation class scores; the clipped inverse of the output when there is no
         sigmoid/softmax layer to look behind."""
@@ -71,6 +129,11 @@ class KerasClassifier(Classifier):
             return self._score_model(x, training=False)
         p = tf.clip_by_value(self._call(x), 1e-7, 1 - 1e-7)
         return tf.math.log(p) - tf.math.log1p(-p)
+
+
+def conv1d_layer_names(model: keras.Model) -> list[str]:
+    """Names of the model's top-level 1-D convolution layers, in the model's layer order."""
+    return [layer.name for layer in model.layers if isinstance(layer, _CONV1D_LAYERS)]
 
 
 def _pre_activation_model(model: keras.Model) -> keras.Model | None:

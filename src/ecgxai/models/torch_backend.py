@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgxai.errors import MissingDependencyError, ModelLoadError
+from ecgxai.errors import ConfigurationError, MissingDependencyError, ModelLoadError
 from ecgxai.models.base import Classifier, Score
 from ecgxai.models.onnx_backend import InputLayout
 
@@ -53,6 +53,42 @@ class TorchClassifier(Classifier):
         target = _score_from_raw(self.torch, raw, self.output_activation, score)[:, index]
         (grad,) = self.torch.autograd.grad(target.sum(), leaf)
         return grad.numpy()
+
+
+    def _resolve_conv_layer(self, layer: str | None) -> str:
+        """``layer`` checked to name a submodule, or the last ``nn.Conv1d`` in registration order."""
+        if isinstance(self.module, self.torch.jit.ScriptModule):
+            raise ConfigurationError(f"{self.source}: TorchScript modules run no forward hooks, so "
+                                     "Grad-CAM cannot read a layer; load the nn.Module instead")
+        modules = dict(self.module.named_modules())
+        convs = [name for name, m in modules.items() if isinstance(m, self.torch.nn.Conv1d)]
+        if layer is None:
+            if not convs:
+                raise ConfigurationError(f"{self.source}: no nn.Conv1d module for Grad-CAM; pass a "
+                                         "module name (gradcam_layer) whose output is (N, C, T')")
+            return convs[-1]
+        if not layer or layer not in modules:
+            raise ConfigurationError(f"{self.source}: no module named {layer!r}; its Conv1d modules "
+                                     f"are {convs}")
+        return layer
+
+    def _activation_gradient(self, x: np.ndarray, index: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """Catch the layer's (N, C, T') output with a forward hook, differentiate the logit by it."""
+        captured: list[Any] = []
+        module = dict(self.module.named_modules())[layer]
+        handle = module.register_forward_hook(lambda _m, _args, out: captured.append(out))
+        try:
+            leaf = self.torch.from_numpy(x.copy()).requires_grad_(True)
+            raw = self.module(self._laid_out(leaf)).float()
+        finally:
+            handle.remove()
+        if len(captured) != 1 or not hasattr(captured[0], "dim") or captured[0].dim() != 3:
+            raise ConfigurationError(f"{self.source}: module {layer!r} must run once per forward pass "
+                                     "and return one (N, C, T') tensor for Grad-CAM")
+        target = _score_from_raw(self.torch, raw, self.output_activation, "logit")[:, index]
+        (grad,) = self.torch.autograd.grad(target.sum(), captured[0])
+        return (captured[0].detach().transpose(1, 2).float().numpy(),
+                grad.transpose(1, 2).float().numpy())
 
 
 def _score_from_raw(torch: Any, raw: Any, activation: str | None, score: Score) -> Any:
