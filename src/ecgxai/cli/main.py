@@ -19,6 +19,7 @@ import pandas as pd
 
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
+from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.explain.runs import RUN_METHODS
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
@@ -217,7 +218,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                        units=args.units)
     table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
                                        use_priors=args.priors, seed=args.seed, data_root=args.data_root,
-                                       force=args.force, progress=not args.quiet, execution=execution)
+                                       force=args.force, progress=not args.quiet, execution=execution,
+                                       extra_metrics=args.extra_metrics)
     if not args.quiet:
         print(summary.to_string(index=False))
     failed = table[table["error"].notna()]
@@ -225,6 +227,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **_model_settings(args, model), "out": args.out.name, "payloads": [str(p) for p in args.payloads],
         "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
         "data_root": None if args.data_root is None else str(args.data_root),
+        "extra_metrics": args.extra_metrics,
         "execution": execution.describe(), "rows": len(table), "failed": len(failed)}})
     errors = pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(p).stem),
                            "path": failed["mat_path"],
@@ -340,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend the class prior into scores (the original's use_priors; off by default)")
     v.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
     v.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
+    v.add_argument("--extra-metrics", nargs="+", default=[], choices=sorted(EXTRA_METRICS),
+                   help="also these costly metrics (each re-explains the record)")
     v.add_argument("--force", action="store_true", help="recompute rows already evaluated")
     v.add_argument("--out", required=True, type=Path, help="metrics table (.csv or .parquet)")
     v.set_defaults(func=cmd_evaluate)

@@ -1,7 +1,8 @@
 """Faithfulness: does deleting what an explanation points at change the model's answer?
 
-Two families of metrics, both re-predicting the explained class on perturbed copies
-of the model input ``x`` (T, L), where "deleting" means setting samples to zero:
+Metrics that re-predict the explained class on perturbed copies of the model input
+``x`` (T, L), where "deleting" means setting samples to zero unless an imputation
+says otherwise (see :data:`Imputation`):
 
 * :func:`targeted_deletion` is the original toolkit's metric, kept comparable with
   its published numbers. The lenient-positive tokens (``lenient == True``) are
@@ -19,17 +20,29 @@ of the model input ``x`` (T, L), where "deleting" means setting samples to zero:
   axis ``[0, *steps]`` (length 0.5 by default), so a curve that stays flat at
   ``p0`` scores 1.0. :func:`random_ranking_curves` gives the same curves for a
   random attribution, the baseline every method is read against.
+* :func:`road_morf` (ROAD, Rong et al. 2022) is the MoRF curve of
+  :func:`ranking_curves` with removed samples filled by
+  :func:`noisy_linear_imputation` instead of zeros, so the model is not shown the
+  tell-tale flat zero segments a deletion leaves.
+* :func:`faithfulness_correlation` (Bhatt et al. 2020, as Quantus'
+  FaithfulnessCorrelation): over random subsets of cells of a fixed size, the
+  Pearson correlation between the relevance a subset holds and the score drop its
+  deletion causes (:func:`cell_subsets`, :func:`subset_score_drops`).
+
+Spans become a dense signed (T, L) relevance map with :func:`relevance_map`.
 
 Every curve (or the whole set of curves of a record) is built as one (M, T, L)
 array from lists of ``(lead, start_sec, end_sec)`` intervals by
-:func:`zero_intervals_batch` and sent to ``classifier.predict`` in one call (which
-batches it by the classifier's batch size); ``evaluations`` reports M.
+:func:`perturb_intervals_batch` (:func:`zero_intervals_batch` when deleting means
+zeroing) and sent to ``classifier.predict`` in one call (which batches it by the
+classifier's batch size); ``evaluations`` reports M.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,10 +53,19 @@ from ecgxai.explain.payload import Explanation
 from ecgxai.models.base import Classifier
 
 Interval = tuple[str, float, float]
+#: ``(x (T, L), removed (M, T, L) bool, rng) -> (M, T, L)``: copies of ``x``, copy m with the samples
+#: ``removed[m]`` replaced (zeros, interpolation, ...); ``rng`` is None for deterministic ones.
+Imputation = Callable[[np.ndarray, np.ndarray, "np.random.Generator | None"], np.ndarray]
 
 DELETION_FRACTIONS = (0.05, 0.1, 0.2, 0.3)
 RANKING_STEPS = tuple(round(0.05 * k, 2) for k in range(1, 11))
 CELL_SEC = 0.1
+RANKING_CURVE_NAMES = ("morf", "lerf", "insertion")
+#: ROAD's imputation noise, as a fraction of each lead's standard deviation.
+ROAD_NOISE = 0.05
+#: Faithfulness correlation: random cell subsets per record and the share of cells in each.
+CORRELATION_SUBSETS = 50
+CORRELATION_FRACTION = 0.1
 REQUIRED_TOKEN_COLUMNS = ("lead", "start_sec", "end_sec", "score", "lenient")
 _DURATION_TOLERANCE = 1e-9
 
@@ -71,25 +93,93 @@ def interval_masks(
     """Boolean (M, T, L): True where sample t of lead l lies in one of list m's intervals.
 
     Built without a Python loop over samples: +1/-1 at each interval's edges, then a
-    cumulative sum over time (overlapping intervals are fine).
+    cumulative sum over time (overlapping intervals are fine). Seconds become samples as in
+    :func:`interval_samples` (numpy's round is half-to-even, as Python's), for all intervals at once.
     """
     index = _lead_index(lead_names)
-    rows, starts, ends, leads = [], [], [], []
-    for m, intervals in enumerate(interval_lists):
-        for lead, start_sec, end_sec in intervals:
-            if str(lead) not in index:
-                raise ConfigurationError(f"lead {lead!r} is not among the model's leads {list(lead_names)}")
-            start, end = interval_samples(start_sec, end_sec, fs, length)
-            if end > start:
-                rows.append(m)
-                starts.append(start)
-                ends.append(end)
-                leads.append(index[str(lead)])
-    edges = np.zeros((len(interval_lists), length + 1, len(lead_names)), dtype=np.int32)
-    rows_, starts_, ends_, leads_ = (np.asarray(v, dtype=np.intp) for v in (rows, starts, ends, leads))
-    np.add.at(edges, (rows_, starts_, leads_), 1)
-    np.add.at(edges, (rows_, ends_, leads_), -1)
-    return np.cumsum(edges[:, :length], axis=1) > 0
+    flat = [interval for intervals in interval_lists for interval in intervals]
+    unknown = [lead for lead, _, _ in flat if str(lead) not in index]
+    if unknown:
+        raise ConfigurationError(f"lead {unknown[0]!r} is not among the model's leads {list(lead_names)}")
+    rows = np.repeat(np.arange(len(interval_lists)), [len(intervals) for intervals in interval_lists])
+    leads = np.fromiter((index[str(lead)] for lead, _, _ in flat), dtype=np.intp, count=len(flat))
+    seconds = np.array([(start, end) for _, start, end in flat], dtype=float).reshape(-1, 2)
+    samples = np.clip(np.round(seconds * fs), 0, length).astype(np.intp)
+    starts, ends = samples[:, 0], np.maximum(samples[:, 0], samples[:, 1])
+    used = ends > starts
+    edges = np.zeros((len(interval_lists), len(lead_names), length + 1), dtype=np.int32)  # time last: fast
+    np.add.at(edges, (rows[used], leads[used], starts[used]), 1)
+    np.add.at(edges, (rows[used], leads[used], ends[used]), -1)
+    return (np.cumsum(edges[..., :length], axis=2) > 0).transpose(0, 2, 1)
+
+
+def relevance_map(perlead_spans: Mapping[str, Sequence[Sequence[float]]], lead_names: Sequence[str],
+                  n_samples: int, fs: float, *, absolute: bool = False) -> np.ndarray:
+    """(T, L) dense relevance: per lead and sample, the summed weight of the spans covering it.
+
+    Span edges become samples as in :func:`interval_samples`; weights are signed (positive =
+    evidence for the class) unless ``absolute``. Spans on leads not in ``lead_names`` are
+    ignored. Built span by span (no cumulative sums), so equal spans give exactly equal values.
+    """
+    dense = np.zeros((int(n_samples), len(lead_names)))
+    for lead, column in _lead_index(lead_names).items():
+        for start, end, weight in perlead_spans.get(lead, []):
+            first, last = interval_samples(start, end, fs, int(n_samples))
+            dense[first:last, column] += abs(weight) if absolute else weight
+    return dense
+
+
+def zero_imputation(x: np.ndarray, removed: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The default :data:`Imputation`: removed samples become 0."""
+    return np.asarray(x, dtype=np.float32)[None] * (~np.asarray(removed, dtype=bool)).astype(np.float32)
+
+
+def noisy_linear_imputation(x: np.ndarray, removed: np.ndarray, rng: np.random.Generator | None,
+                            noise: float = ROAD_NOISE) -> np.ndarray:
+    """ROAD's noisy linear imputation (Rong et al. 2022) of (M, T, L) ``removed`` samples of ``x`` (T, L).
+
+    On a time series ROAD's neighbour-average system has a closed form: each removed run of
+    a lead becomes the straight line between the kept samples either side of it (the one
+    neighbour's value at the record's edges; zero when the whole lead is removed), then
+    Gaussian noise of std ``noise`` x that lead's std over ``x`` is added to the removed
+    samples only, so the imputation is not a perfectly smooth give-away.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    series, gone_all = x.T, np.asarray(removed, dtype=bool).transpose(0, 2, 1)  # (L, T), (M, L, T)
+    out = np.repeat(series[None], len(gone_all), axis=0)
+    time_axis = np.arange(x.shape[0])
+    for m, lead in zip(*np.nonzero(gone_all.any(axis=2)), strict=True):
+        gone = gone_all[m, lead]
+        kept = ~gone
+        out[m, lead, gone] = (np.interp(time_axis[gone], time_axis[kept], series[lead, kept])
+                              if kept.any() else 0.0)
+    if noise > 0:
+        scale = np.broadcast_to((noise * x.std(axis=0))[None, :, None], gone_all.shape)[gone_all]
+        out[gone_all] += _check_rng(rng).standard_normal(len(scale), dtype=np.float32) * scale
+    return out.transpose(0, 2, 1)
+
+
+def perturb_intervals_batch(
+    x: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    interval_lists: Sequence[Sequence[Interval]],
+    *,
+    keep_only: bool = False,
+    imputation: Imputation = zero_imputation,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """(M, T, L) copies of ``x`` (T, L), copy m with list m's ``(lead, start_sec, end_sec)`` removed.
+
+    Removed samples are filled by ``imputation`` (zeros by default; ``rng`` is passed on).
+    ``keep_only=True`` does the opposite: copy m keeps only list m's intervals and
+    everything else is removed (insertion into an empty input).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != len(lead_names):
+        raise ConfigurationError(f"x must be (T, L) with L = {len(lead_names)} leads, got {x.shape}")
+    inside = interval_masks(len(x), fs, lead_names, interval_lists)
+    return imputation(x, ~inside if keep_only else inside, rng)
 
 
 def zero_intervals_batch(
@@ -105,12 +195,7 @@ def zero_intervals_batch(
     ``keep_only=True`` does the opposite: copy m keeps only list m's intervals and is
     zero everywhere else (insertion into an all-zero input).
     """
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != len(lead_names):
-        raise ConfigurationError(f"x must be (T, L) with L = {len(lead_names)} leads, got {x.shape}")
-    inside = interval_masks(len(x), fs, lead_names, interval_lists)
-    keep = inside if keep_only else ~inside
-    return x[None] * keep.astype(np.float32)
+    return perturb_intervals_batch(x, fs, lead_names, interval_lists, keep_only=keep_only)
 
 
 def zero_intervals(x: np.ndarray, fs: float, lead_names: Sequence[str],
@@ -285,6 +370,24 @@ def _spans_of(attribution: Any) -> Mapping[str, Sequence[Sequence[float]]]:
     return attribution
 
 
+def _check_curves(curves: Sequence[str]) -> list[str]:
+    chosen = [c for c in RANKING_CURVE_NAMES if c in curves]
+    unknown = sorted(set(curves) - set(RANKING_CURVE_NAMES))
+    if unknown or not chosen:
+        raise ConfigurationError(f"curves must be some of {list(RANKING_CURVE_NAMES)}, got {list(curves)}")
+    return chosen
+
+
+def ranked_cells(perlead_spans: Mapping[str, Sequence[Sequence[float]]], lead_names: Sequence[str],
+                 duration_sec: float, cell_sec: float = CELL_SEC) -> tuple[list[Interval], np.ndarray]:
+    """Every lead x ``cell_sec`` cell over [0, ``duration_sec``) as an interval, lead-major then time,
+    with its :func:`cell_scores` score (the order ranking ties are broken in)."""
+    edges = cell_edges(duration_sec, cell_sec)
+    scores = cell_scores(perlead_spans, lead_names, edges).ravel()
+    cells = [(str(lead), float(start), float(end)) for lead in lead_names for start, end in edges]
+    return cells, scores
+
+
 def ranking_curves(
     classifier: Classifier,
     x: np.ndarray,
@@ -297,6 +400,9 @@ def ranking_curves(
     duration_sec: float | None = None,
     *,
     batch_size: int | None = None,
+    curves: Sequence[str] = RANKING_CURVE_NAMES,
+    imputation: Imputation = zero_imputation,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, Any]:
     """MoRF, LeRF and insertion curves of an attribution over every lead x ``cell_sec`` cell.
 
@@ -313,48 +419,54 @@ def ranking_curves(
     at ``p0`` scores 1.0 (NaN when ``p0`` is 0). Lower ``morf_auc`` and higher
     ``lerf_auc``/``insertion_auc`` are better; ``lerf_morf_gap = lerf_auc - morf_auc``.
     All 2 + 3 x len(steps) inputs go to ``predict`` in one call (``evaluations``).
+
+    ``curves`` limits the work to some of ``("morf", "lerf", "insertion")`` (the others'
+    AUCs are NaN, their curves empty); ``imputation`` (with ``rng``) fills removed samples
+    instead of zeros, as :func:`road_morf` does.
     """
     axis = _check_axis(steps, "steps")
+    chosen = _check_curves(curves)
     target = classifier.class_index(target)
     x = np.asarray(x, dtype=np.float32)
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
-    edges = cell_edges(duration, cell_sec)
-    scores = cell_scores(_spans_of(perlead_spans), lead_names, edges).ravel()  # lead-major, then time
-    n_time = len(edges)
-    cells = [(str(lead_names[i // n_time]), float(edges[i % n_time, 0]), float(edges[i % n_time, 1]))
-             for i in range(len(scores))]
-    morf_order = np.argsort(-scores, kind="stable")
-    lerf_order = np.argsort(scores, kind="stable")
+    cells, scores = ranked_cells(_spans_of(perlead_spans), lead_names, duration, cell_sec)
+    orders = {"morf": np.argsort(-scores, kind="stable"), "lerf": np.argsort(scores, kind="stable")}
+    orders["insertion"] = orders["morf"]
     counts = cells_per_step(len(cells), axis)
 
-    def prefixes(order: np.ndarray) -> list[list[Interval]]:
-        return [[cells[i] for i in order[:k]] for k in counts]
+    def prefixes(name: str) -> list[list[Interval]]:
+        return [[cells[i] for i in orders[name][:k]] for k in counts]
 
-    n = len(axis)
-    deleted = [[], *prefixes(morf_order), *prefixes(lerf_order)]
-    inserted = [[], *prefixes(morf_order)]
-    batch = np.concatenate([zero_intervals_batch(x, fs, lead_names, deleted),
-                            zero_intervals_batch(x, fs, lead_names, inserted, keep_only=True)])
+    deleting = [name for name in chosen if name != "insertion"]
+    deleted: list[list[Interval]] = [[]] + [lists for name in deleting for lists in prefixes(name)]
+    perturb = partial(perturb_intervals_batch, x, fs, lead_names, imputation=imputation, rng=rng)
+    parts = [perturb(deleted)]
+    if "insertion" in chosen:
+        parts.append(perturb([[], *prefixes("insertion")], keep_only=True))
+    batch = np.concatenate(parts)
     probs = _predict_class(classifier, batch, target, batch_size)
     p0 = float(probs[0])
-    morf = [p0, *probs[1: 1 + n].tolist()]
-    lerf = [p0, *probs[1 + n: 1 + 2 * n].tolist()]
-    insertion = probs[1 + 2 * n:].tolist()
+    n = len(axis)
+    found = {name: [p0, *probs[1 + i * n: 1 + (i + 1) * n].tolist()] for i, name in enumerate(deleting)}
+    if "insertion" in chosen:
+        found["insertion"] = probs[len(deleted):].tolist()
     fractions = [0.0, *axis.tolist()]
     scale = p0 * float(axis[-1])
 
-    def normalised_area(curve: list[float]) -> float:
-        return _trapezoid(curve, fractions) / scale if scale > 0 else math.nan
+    def normalised_area(name: str) -> float:
+        if name not in found or scale <= 0:
+            return math.nan
+        return _trapezoid(found[name], fractions) / scale
 
-    morf_auc, lerf_auc, insertion_auc = (normalised_area(c) for c in (morf, lerf, insertion))
+    morf_auc, lerf_auc, insertion_auc = (normalised_area(name) for name in RANKING_CURVE_NAMES)
     return {
         "morf_auc": morf_auc,
         "lerf_auc": lerf_auc,
         "insertion_auc": insertion_auc,
         "lerf_morf_gap": lerf_auc - morf_auc,
-        "morf_curve": morf,
-        "lerf_curve": lerf,
-        "insertion_curve": insertion,
+        "morf_curve": found.get("morf", []),
+        "lerf_curve": found.get("lerf", []),
+        "insertion_curve": found.get("insertion", []),
         "fractions": fractions,
         "cells_per_step": [0, *counts],
         "n_cells": len(cells),
@@ -395,3 +507,126 @@ def random_ranking_curves(
     spans = random_attribution(lead_names, duration, cell_sec, rng)
     return ranking_curves(classifier, x, fs, lead_names, target, spans, cell_sec=cell_sec, steps=steps,
                           duration_sec=duration, batch_size=batch_size)
+
+
+# --- ROAD: MoRF with noisy linear imputation (Rong et al. 2022) -------------------------------
+
+
+def road_morf(
+    classifier: Classifier,
+    x: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    target: int | str,
+    perlead_spans: Mapping[str, Sequence[Sequence[float]]] | Explanation,
+    rng: np.random.Generator,
+    *,
+    noise: float = ROAD_NOISE,
+    cell_sec: float = CELL_SEC,
+    steps: Sequence[float] = RANKING_STEPS,
+    duration_sec: float | None = None,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    """ROAD's most-relevant-first curve: :func:`ranking_curves`' MoRF with removed cells filled by
+    :func:`noisy_linear_imputation` (noise ``noise`` x each lead's std, drawn from ``rng``).
+
+    ``road_morf_auc`` is normalised as ``morf_auc`` (area / (p0 x steps[-1]); lower = more
+    faithful); ``road_morf_curve`` starts at ``p0``. Costs 1 + len(steps) model inputs, one call.
+    """
+    found = ranking_curves(classifier, x, fs, lead_names, target, perlead_spans, cell_sec=cell_sec,
+                           steps=steps, duration_sec=duration_sec, batch_size=batch_size, curves=("morf",),
+                           imputation=partial(noisy_linear_imputation, noise=noise), rng=_check_rng(rng))
+    return {"road_morf_auc": found["morf_auc"], "road_morf_curve": found["morf_curve"],
+            "fractions": found["fractions"], "p0": found["p0"], "noise": float(noise),
+            "evaluations": found["evaluations"]}
+
+
+# --- faithfulness correlation (Bhatt et al. 2020) ---------------------------------------------
+
+
+def pearson(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Pearson correlation of two equally long vectors; NaN when either is constant or shorter than 2."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ConfigurationError(f"vectors differ in length: {a.size} and {b.size}")
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    a, b = a - a.mean(), b - b.mean()
+    return float(np.clip(a @ b / math.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
+
+
+def subset_cells(n_cells: int, subset_size: int | None = None) -> int:
+    """Cells per faithfulness-correlation subset: ``subset_size``, or by default
+    ``CORRELATION_FRACTION`` of ``n_cells`` (at least 1)."""
+    return max(1, round(CORRELATION_FRACTION * n_cells)) if subset_size is None else int(subset_size)
+
+
+def cell_subsets(n_samples: int, fs: float, lead_names: Sequence[str], duration_sec: float,
+                 rng: np.random.Generator, *, n_subsets: int = CORRELATION_SUBSETS,
+                 subset_size: int | None = None, cell_sec: float = CELL_SEC) -> np.ndarray:
+    """(S, T, L) bool: ``n_subsets`` random sets of ``subset_size`` distinct lead x ``cell_sec`` cells.
+
+    Cells are those of :func:`ranking_curves` over [0, ``duration_sec``); the default size is
+    ``CORRELATION_FRACTION`` of them (at least 1), the same for every subset.
+    """
+    rng = _check_rng(rng)
+    cells, _ = ranked_cells({}, lead_names, duration_sec, cell_sec)
+    size = subset_cells(len(cells), subset_size)
+    if n_subsets < 2 or not 1 <= size <= len(cells):
+        raise ConfigurationError(f"need n_subsets >= 2 and 1 <= subset_size <= {len(cells)} cells, "
+                                 f"got {n_subsets} and {size}")
+    picks = [rng.choice(len(cells), size, replace=False) for _ in range(n_subsets)]
+    return interval_masks(n_samples, fs, lead_names, [[cells[i] for i in pick] for pick in picks])
+
+
+def subset_score_drops(score: Callable[[np.ndarray], np.ndarray], x: np.ndarray, subsets: np.ndarray, *,
+                       imputation: Imputation = zero_imputation,
+                       rng: np.random.Generator | None = None) -> np.ndarray:
+    """``score(x) - score(x with subset s removed)`` per subset (S,), from one call of ``score``
+    on the (S + 1, T, L) batch of ``x`` and its perturbed copies."""
+    x = np.asarray(x, dtype=np.float32)
+    scores = np.asarray(score(np.concatenate([x[None], imputation(x, subsets, rng)])), dtype=float)
+    return scores[0] - scores[1:]
+
+
+def faithfulness_correlation(relevance: np.ndarray, subsets: np.ndarray, drops: np.ndarray) -> float:
+    """Pearson correlation over subsets s of the relevance inside s (``relevance`` (T, L) summed over
+    ``subsets[s]``) and ``drops[s]``, the score drop deleting s causes: 1 when relevance adds up like
+    the model does, about 0 for an unrelated attribution, -1 when it is upside down."""
+    subsets = np.asarray(subsets, dtype=bool)
+    relevance = np.asarray(relevance, dtype=float)
+    if subsets.shape[1:] != relevance.shape:
+        raise ConfigurationError(f"subsets {subsets.shape} do not match the relevance map {relevance.shape}")
+    return pearson(np.einsum("sp,p->s", subsets.reshape(len(subsets), -1), relevance.ravel()), drops)
+
+
+def faithfulness_correlations(
+    classifier: Classifier,
+    x: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    target: int | str,
+    relevances: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    n_subsets: int = CORRELATION_SUBSETS,
+    subset_size: int | None = None,
+    cell_sec: float = CELL_SEC,
+    duration_sec: float | None = None,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    """:func:`faithfulness_correlation` of each (T, L) map in ``relevances`` on the same random cell
+    subsets (:func:`cell_subsets`, zeroed) and so the same score drops of the ``target`` probability:
+    an explanation and its random baseline share the model's n_subsets + 1 evaluations."""
+    target = classifier.class_index(target)
+    x = np.asarray(x, dtype=np.float32)
+    duration = len(x) / fs if duration_sec is None else float(duration_sec)
+    subsets = cell_subsets(len(x), fs, lead_names, duration, rng, n_subsets=n_subsets,
+                           subset_size=subset_size, cell_sec=cell_sec)
+    drops = subset_score_drops(partial(_predict_class, classifier, target=target, batch_size=batch_size),
+                               x, subsets)
+    return {"correlations": {name: faithfulness_correlation(relevance, subsets, drops)
+                             for name, relevance in relevances.items()},
+            "drops": drops.tolist(), "n_subsets": len(subsets),
+            "subset_cells": subset_cells(len(cell_edges(duration, cell_sec)) * len(lead_names), subset_size),
+            "evaluations": len(subsets) + 1}

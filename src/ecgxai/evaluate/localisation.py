@@ -1,38 +1,44 @@
 """Ground-truth localisation: how well an explanation finds evidence planted in a synthetic record.
 
 ``ecgxai.synth`` saves, beside each record, a lead x sample mask of where its
-diagnosis shows. Two scores compare an explanation with it, the same way for
-every method: the AUROC of the attribution (|weight| per lead and sample, zero
-outside spans) against the mask, and whether the top-ranked span (lead x
-window, largest |weight|) overlaps the mask on its lead; ``gt_top_hit_chance``
-is the share of all the explanation's spans that overlap it, the hit rate a
-random pick among them would have.
+diagnosis shows. Two families of scores compare an explanation with it, the same
+way for every method:
+
+* :func:`localisation_scores`: the AUROC of the attribution (|weight| per lead and
+  sample, zero outside spans) against the mask, and whether the top-ranked span
+  (lead x window, largest |weight|) overlaps the mask on its lead;
+  ``gt_top_hit_chance`` is the share of all the explanation's spans that overlap
+  it, the hit rate a random pick among them would have.
+* :func:`mask_relevance_scores` on plain arrays (a signed relevance map and a mask
+  of the same shape, e.g. (T, L)): the pointing game (is the most relevant point
+  inside the mask), relevance mass accuracy (share of the positive relevance inside
+  the mask) and relevance rank accuracy (share of the top-|mask| points inside it),
+  as in Quantus' PointingGame, RelevanceMassAccuracy and RelevanceRankAccuracy.
+  Ties are resolved in expectation (a uniformly random tie-break), so the scores
+  do not depend on point order.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ecgxai.evaluate.faithfulness import relevance_map
 from ecgxai.evaluate.plausibility import att_auc
 from ecgxai.explain.payload import Explanation
 from ecgxai.synth import mask_path, read_ground_truth
 
 LOCALISATION_KEYS = ("gt_auroc", "gt_top_hit", "gt_top_hit_chance")
+MASK_RELEVANCE_KEYS = ("pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy")
 
 
 def attribution_map(explanation: Explanation, lead_names: Sequence[str], n_samples: int,
                     fs: float) -> np.ndarray:
     """(leads, samples) map of summed |weight| of the spans covering each sample."""
-    dense = np.zeros((len(lead_names), n_samples))
-    for lead, spans in explanation.perlead_spans.items():
-        if lead in lead_names:
-            row = dense[list(lead_names).index(lead)]
-            for start, end, weight in spans:
-                row[_sample(start, fs, n_samples):_sample(end, fs, n_samples)] += abs(weight)
-    return dense
+    return relevance_map(explanation.perlead_spans, lead_names, n_samples, fs, absolute=True).T
 
 
 def localisation_scores(explanation: Explanation, mask: np.ndarray, lead_names: Sequence[str],
@@ -51,18 +57,87 @@ def localisation_scores(explanation: Explanation, mask: np.ndarray, lead_names: 
             "gt_top_hit_chance": float(np.mean([hit for _, hit in hits]))}
 
 
+def planted_mask(record_path: str | Path, code: str, lead_names: Sequence[str]) -> np.ndarray | None:
+    """(leads, samples) bool mask of ``code``'s planted evidence, rows in ``lead_names`` order (all
+    False for a lead the mask file lacks); None when the record has no mask for ``code``."""
+    if not mask_path(record_path).is_file():
+        return None
+    truth = read_ground_truth(record_path)
+    if code not in truth.regions:
+        return None
+    mask = truth.mask(code)
+    rows = [truth.lead_names.index(lead) if lead in truth.lead_names else None for lead in lead_names]
+    return np.stack([mask[i] if i is not None else np.zeros(truth.n_samples, bool) for i in rows])
+
+
 def ground_truth_localisation(explanation: Explanation, record_path: str | Path, code: str,
                               lead_names: Sequence[str], fs: float) -> dict[str, float]:
     """Localisation scores when the record has a planted mask for ``code``, else NaNs."""
-    if not mask_path(record_path).is_file():
-        return dict.fromkeys(LOCALISATION_KEYS, float("nan"))
-    truth = read_ground_truth(record_path)
-    if code not in truth.regions:
-        return dict.fromkeys(LOCALISATION_KEYS, float("nan"))
-    mask = truth.mask(code)
-    rows = [truth.lead_names.index(lead) if lead in truth.lead_names else None for lead in lead_names]
-    ordered = np.stack([mask[i] if i is not None else np.zeros(truth.n_samples, bool) for i in rows])
-    return localisation_scores(explanation, ordered, lead_names, fs)
+    mask = planted_mask(record_path, code, lead_names)
+    if mask is None:
+        return dict.fromkeys(LOCALISATION_KEYS, math.nan)
+    return localisation_scores(explanation, mask, lead_names, fs)
+
+
+# --- pointing game, relevance mass and rank accuracy (plain arrays) ----------------------------
+
+
+def _checked(relevance: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    relevance, mask = np.asarray(relevance, dtype=float), np.asarray(mask, dtype=bool)
+    if relevance.shape != mask.shape:
+        raise ValueError(f"relevance {relevance.shape} and mask {mask.shape} differ in shape")
+    return relevance.ravel(), mask.ravel()
+
+
+def expected_top_hits(relevance: np.ndarray, mask: np.ndarray, k: int) -> float:
+    """Expected number of mask points among the ``k`` most relevant points, ties at the k-th value
+    broken uniformly at random: points above it all count, the remaining places go to the tied
+    points in proportion to the share of them inside the mask."""
+    values, inside = _checked(relevance, mask)
+    k = min(int(k), values.size)
+    if k < 1:
+        return 0.0
+    threshold = np.partition(values, values.size - k)[values.size - k]  # the k-th largest value
+    above, tied = values > threshold, values == threshold
+    places = k - int(above.sum())
+    return float(inside[above].sum() + places * inside[tied].mean())
+
+
+def pointing_game(relevance: np.ndarray, mask: np.ndarray) -> float:
+    """Is the most relevant point inside ``mask``? 1 or 0; with several equally relevant top points,
+    the share of them inside (the hit rate of a random pick). NaN without positive relevance or mask."""
+    values, inside = _checked(relevance, mask)
+    if not inside.any() or not values.size or values.max() <= 0:
+        return math.nan
+    return expected_top_hits(relevance, mask, 1)
+
+
+def relevance_mass_accuracy(relevance: np.ndarray, mask: np.ndarray) -> float:
+    """Positive relevance inside ``mask`` / all positive relevance (negative relevance, evidence
+    against the class, is left out). NaN without positive relevance or mask."""
+    values, inside = _checked(relevance, mask)
+    positive = np.clip(values, 0.0, None)
+    total = positive.sum()
+    if not inside.any() or total <= 0:
+        return math.nan
+    return float(positive[inside].sum() / total)
+
+
+def relevance_rank_accuracy(relevance: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the |mask| most relevant points that lie inside ``mask`` (K = number of mask points;
+    ties in expectation). NaN without positive relevance or mask."""
+    values, inside = _checked(relevance, mask)
+    k = int(inside.sum())
+    if k == 0 or values.max() <= 0:
+        return math.nan
+    return expected_top_hits(relevance, mask, k) / k
+
+
+def mask_relevance_scores(relevance: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """:data:`MASK_RELEVANCE_KEYS` of a relevance map against a mask of the same shape."""
+    return {"pointing_game": pointing_game(relevance, mask),
+            "relevance_mass_accuracy": relevance_mass_accuracy(relevance, mask),
+            "relevance_rank_accuracy": relevance_rank_accuracy(relevance, mask)}
 
 
 def _sample(seconds: float, fs: float, n_samples: int) -> int:

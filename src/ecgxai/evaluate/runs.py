@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,11 @@ def load_payload_files(sources: Iterable[str | Path]) -> list[Explanation]:
     return payloads
 
 
-def _part_name(payload: Explanation, use_priors: bool, method_label: str | None) -> str:
+def _part_name(payload: Explanation, use_priors: bool, method_label: str | None,
+               extra_metrics: Sequence[str] = ()) -> str:
+    settings = [use_priors, *sorted(extra_metrics)]  # a row made with other settings is not reused
     identity = json.dumps([payload.mat_path, payload.target_code, payload.target_label,
-                           method_label or payload.method_label, use_priors, payload.to_json()])
+                           method_label or payload.method_label, settings, payload.to_json()])
     return hashlib.sha256(identity.encode()).hexdigest()[:24] + ".json"
 
 
@@ -72,10 +74,11 @@ class _EvaluateTask:
     use_priors: bool
     seed: int | None
     data_root: str | Path | None
+    extra_metrics: tuple[str, ...] = ()
 
     def __call__(self, payload: Explanation) -> dict[str, Any]:
         row = evaluate_payload(payload, worker_classifier(self.model), use_priors=self.use_priors,
-                               seed=self.seed, data_root=self.data_root)
+                               seed=self.seed, data_root=self.data_root, extra_metrics=self.extra_metrics)
         if self.method_label is not None:
             row["method"] = self.method_label
         return _json_row(row)
@@ -93,8 +96,11 @@ def evaluate_to_files(
     force: bool = False,
     progress: bool = True,
     execution: Execution | int | None = None,
+    extra_metrics: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every payload (reusing finished rows), write the table and summary; return both.
+
+    ``extra_metrics`` adds the expensive metrics of :data:`~ecgxai.evaluate.evaluator.EXTRA_METRICS`.
 
     Each finished row is written to ``OUT.parts/`` as it arrives. ``execution`` is a
     number of local worker processes or an :class:`~ecgxai.parallel.Execution` (Dask);
@@ -103,16 +109,17 @@ def evaluate_to_files(
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
     execution = as_execution(execution)
+    extra = tuple(extra_metrics)
     rows: dict[int, dict[str, Any]] = {}
     todo = []
     for position, payload in enumerate(payloads):
-        part = parts / _part_name(payload, use_priors, method_label)
+        part = parts / _part_name(payload, use_priors, method_label, extra)
         if part.is_file() and not force:
             rows[position] = json.loads(part.read_text())
         else:
             todo.append(position)
     task = _EvaluateTask(shippable(classifier, execution.in_process), method_label, use_priors, seed,
-                         data_root)
+                         data_root, extra)
     for k, result in run_tasks(task, [payloads[p] for p in todo], execution, desc="evaluate",
                                progress=progress):
         payload = payloads[todo[k]]
@@ -120,7 +127,7 @@ def evaluate_to_files(
             log.warning("cannot evaluate %s: %s", payload.mat_path, result.message)
             rows[todo[k]] = {"mat_path": payload.mat_path, "error": f"{result.error_type}: {result.message}"}
             continue
-        write_json_atomic(parts / _part_name(payload, use_priors, method_label), result)
+        write_json_atomic(parts / _part_name(payload, use_priors, method_label, extra), result)
         rows[todo[k]] = result
     table = pd.DataFrame([rows[k] for k in sorted(rows)], columns=METRIC_COLUMNS)
     summary = summarise_metrics(table)

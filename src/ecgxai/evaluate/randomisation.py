@@ -1,0 +1,101 @@
+"""Model-parameter randomisation similarity (Adebayo et al., "Sanity checks for saliency maps", 2018).
+
+An explanation that stays the same when the model's weights are replaced by random
+ones does not explain the model. :func:`randomisation_similarity` is the Spearman
+rank correlation of two relevance maps (plain arrays);
+:func:`explanation_randomisation` re-explains a payload's input with its own method,
+settings and seed on a copy of the classifier whose weighted layers are all
+re-initialised (:func:`~ecgxai.evaluate.sanity.randomise_layers`, the end of
+Adebayo's cascade) and compares the two on the |weight| span mass per lead x 0.1 s
+cell, as :func:`~ecgxai.evaluate.sanity.model_randomisation_check` does. Low
+similarity is good. It costs one whole explanation (and a model copy, made once per
+classifier and seed), so the evaluator computes it only on request.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ecgxai import config
+from ecgxai.evaluate.faithfulness import CELL_SEC, random_attribution
+from ecgxai.evaluate.robustness import model_evaluations, model_leads, reexplainer
+from ecgxai.evaluate.sanity import attribution_grid, randomise_layers, weighted_layers
+from ecgxai.evaluate.stability import spearman
+from ecgxai.explain.payload import Explanation
+from ecgxai.models.base import Classifier
+
+Spans = Mapping[str, Sequence[Sequence[float]]]
+_RANDOMISED: weakref.WeakKeyDictionary[Classifier, dict[tuple[int, int], Classifier]] = \
+    weakref.WeakKeyDictionary()
+
+
+def randomisation_similarity(original: np.ndarray, randomised: np.ndarray) -> float:
+    """Spearman rank correlation of two relevance maps of the same shape: 1 when the randomised
+    model's explanation ranks points as the trained model's does, about 0 when unrelated; NaN when
+    either map is constant."""
+    return spearman(original, randomised)
+
+
+def randomised_classifier(classifier: Classifier, n_layers: int | None = None,
+                          seed: int | None = None) -> Classifier:
+    """:func:`~ecgxai.evaluate.sanity.randomise_layers` of the top ``n_layers`` weighted layers (all
+    by default), made once per classifier, layer count and seed and reused for every record."""
+    n = len(weighted_layers(classifier)) if n_layers is None else int(n_layers)
+    key = (n, config.resolve_seed(seed))
+    made = _RANDOMISED.setdefault(classifier, {})
+    if key not in made:
+        made[key] = randomise_layers(classifier, n, key[1])
+    return made[key]
+
+
+def _grid(spans: Spans, leads: Sequence[str], duration: float, cell_sec: float) -> np.ndarray:
+    return attribution_grid({"perlead_spans": spans}, leads, duration, cell_sec)
+
+
+def explanation_randomisation(
+    classifier: Classifier,
+    x: np.ndarray,
+    fs: float,
+    target: str,
+    explanation: Explanation,
+    random_spans: Spans,
+    rng: np.random.Generator,
+    *,
+    seed: int | None,
+    identity: str,
+    lead_names: Sequence[str] | None = None,
+    n_layers: int | None = None,
+    cell_sec: float = CELL_SEC,
+    duration_sec: float | None = None,
+) -> dict[str, Any]:
+    """Similarity of ``explanation`` to its re-explanation on the randomised classifier, and the
+    random baseline: ``random_spans`` against a fresh random attribution (drawn from ``rng``), what
+    an explainer whose output is noise scores (about 0). NaN, with a ``reason``, when the payload
+    cannot be re-explained; ``evaluations`` counts the randomised model's inputs."""
+    x = np.asarray(x, dtype=np.float32)
+    leads = model_leads(classifier, x, lead_names)
+    explain = reexplainer(explanation, seed, identity, leads)
+    if explain is None:
+        return {"randomisation_similarity": math.nan, "random_randomisation_similarity": math.nan,
+                "evaluations": 0,
+                "reason": f"cannot re-explain: params name no explainer method ({explanation.method_label})"}
+    duration = len(x) / fs if duration_sec is None else float(duration_sec)
+    model = randomised_classifier(classifier, n_layers, seed)
+    before = model_evaluations(model)
+    other = explain(model, x, fs, str(target))
+    evaluations = model_evaluations(model) - before
+    fresh = random_attribution(leads, duration, cell_sec, rng)
+    return {
+        "randomisation_similarity": randomisation_similarity(
+            _grid(explanation.perlead_spans, leads, duration, cell_sec),
+            _grid(other.perlead_spans, leads, duration, cell_sec)),
+        "random_randomisation_similarity": randomisation_similarity(
+            _grid(random_spans, leads, duration, cell_sec), _grid(fresh, leads, duration, cell_sec)),
+        "randomised_layers": list(getattr(model, "randomised_layers", ())),
+        "evaluations": int(evaluations),
+    }
