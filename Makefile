@@ -49,8 +49,10 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python benchmarks/explain.py --reference $(REFERENCE)
-	$(BIN)/python benchmarks/compare_methods.py --reference $(REFERENCE)
+	$(BIN)/python benchmarks/compare.py --data reference --reference $(REFERENCE)
+	$(BIN)/python benchmarks/compare.py --data synthetic
 	$(BIN)/python benchmarks/localisation.py
+	$(BIN)/python benchmarks/throughput.py --reference $(REFERENCE)
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -11,30 +11,18 @@ model. Writes ``benchmarks/results/explain.csv`` and ``.md``.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from common import reference_parser, reference_setup, write_results
 
 import ecgxai
+from ecgxai.evaluate.compare import forward_seconds_per_record
 from ecgxai.explain import explain_record, fuse_lime_timeshap_payload
 
 METHODS = ("lime", "timeshap", "ig", "gradxinput")
-
-
-def forward_seconds_per_record(classifier: ecgxai.Classifier, x: np.ndarray, repeats: int = 3) -> float:
-    """Median seconds per record of one full batch through the model."""
-    batch = np.repeat(x[None], classifier.batch_size, axis=0)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        classifier.predict(batch)
-        times.append((time.perf_counter() - started) / len(batch))
-    return statistics.median(times)
 
 
 def measure(classifier: ecgxai.Classifier, records: pd.DataFrame, reference: Path, seed: int) -> pd.DataFrame:

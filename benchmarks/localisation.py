@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 from common import ROOT
-from explain import forward_seconds_per_record
 
 import ecgxai
+from ecgxai.evaluate.compare import forward_seconds_per_record
 from ecgxai.evaluate.localisation import ground_truth_localisation
 from ecgxai.explain.explainers import METHODS, explain_record
 from ecgxai.explain.pipeline import fuse_for_class

@@ -102,9 +102,20 @@ def test_parallel_explanations_equal_the_serial_run(tmp_path: Path, model, items
     assert_same_run(tmp_path, serial_run)
 
 
-@pytest.mark.parametrize("execution", [Execution(jobs=2), Execution(dask_local=2)], ids=["jobs2", "dask"])
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """The address of a Dask LocalCluster with two worker processes on loopback."""
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.parametrize("backend", ["jobs2", "dask_scheduler"])
 def test_parallel_predict_and_evaluate_equal_serial(tmp_path: Path, model, records_dir: Path,
-                                                    serial_run: Path, execution: Execution):
+                                                    serial_run: Path, backend: str, request):
+    execution = (Execution(jobs=2) if backend == "jobs2"
+                 else Execution(scheduler=request.getfixturevalue("dask_scheduler")))
     records = find_records(records_dir)
     serial, parallel = (predict_records(model, records, progress=False, execution=e)
                         for e in (None, execution))

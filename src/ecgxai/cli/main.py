@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
-from ecgxai.explain.runs import RUN_METHODS
+from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
 from ecgxai.io.manifest import file_sha256, update_manifest
+from ecgxai.models.base import Classifier
 from ecgxai.models.zoo import ARCHITECTURES
 from ecgxai.parallel import Execution
 
@@ -56,6 +56,17 @@ EVALUATE_EXAMPLES = """examples:
   ecgxai evaluate seed_fused_payloads.json --model resnet_final_weights.h5 \\
       --architecture physionet2020_resnet --data-root ../shared/reference --out fused_metrics.parquet
 Writes the table and OUT.summary.csv (mean, std, n per class and method).
+"""
+COMPARE_EXAMPLES = """examples:
+  ecgxai compare --model model.keras --selection selection.csv --out runs/compare
+  ecgxai compare --model resnet_final_weights.h5 --architecture physionet2020_resnet \\
+      --methods gradxinput gradcam occlusion --targets 164889003 --jobs 2 --out runs/compare data/records
+  ecgxai report runs/compare
+Explains the records with every method (default: all of them; fused reuses the lime and
+timeshap payloads), evaluates each method's payloads into OUT/metrics/METHOD.csv, and writes
+OUT/comparison.csv (per method and class, an 'all' row per method and the random-baseline rows:
+cost in seconds, model evaluations and forward-pass equivalents per record, and the mean of every
+metric), OUT/comparison_per_record.csv and the figure OUT/comparison.svg. Re-running resumes.
 """
 PLOT_EXAMPLES = """examples:
   ecgxai plot runs/af/payloads/lime/164889003/A0003.json -o A0003.svg
@@ -173,27 +184,45 @@ def cmd_select(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
-    """Explain selected records (or every record x target); payloads written as they complete."""
-    from ecgxai.explain.runs import items_from_records, items_from_selection, run_explanations
-    from ecgxai.models.loader import load_model
+def _work_items(args: argparse.Namespace) -> tuple[list[WorkItem], dict]:
+    """The work items of ``--selection FILE`` or of record files x ``--targets`` (default AF and SR),
+    and what was read, for the manifest."""
+    from ecgxai.explain.runs import items_from_records, items_from_selection
 
     if bool(args.selection) == bool(args.records):
         raise ECGXAIError("give either --selection FILE or record files/directories, not both or none")
-    execution = _execution(args)
     targets = _codes(args.targets) or None
     if args.selection:
         items = items_from_selection(read_table(args.selection, dtype={"group_class": str}), targets)
-        inputs = {"selection": _file_input(args.selection)}
-    else:
-        records = find_records(*args.records)
-        items = items_from_records(records, targets or list(TARGET_META))
-        inputs = _record_inputs(args.records, records)
+        return items, {"selection": _file_input(args.selection)}
+    records = find_records(*args.records)
+    return items_from_records(records, targets or list(TARGET_META)), _record_inputs(args.records, records)
+
+
+def _model_for(args: argparse.Namespace, items: Sequence[WorkItem]) -> Classifier:
+    """The model of ``--model`` etc., checked to know every class the items explain (an unknown
+    class code fails before any work is done)."""
+    from ecgxai.models.loader import load_model
+
     model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
                        units=args.units)
     for code in {item.group_class for item in items}:
-        model.class_index(code)  # unknown class codes fail before any work is done
-    params = {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {})}
+        model.class_index(code)
+    return model
+
+
+def _explain_params(args: argparse.Namespace) -> dict:
+    return {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {})}
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain selected records (or every record x target); payloads written as they complete."""
+    from ecgxai.explain.runs import run_explanations
+
+    execution = _execution(args)
+    items, inputs = _work_items(args)
+    model = _model_for(args, items)
+    params = _explain_params(args)
     _, errors = run_explanations(model, items, args.method, args.out, params=params, seed=args.seed,
                                  force=args.force, progress=not args.quiet, execution=execution)
     update_manifest(args.out, "explain", {args.method: {
@@ -207,6 +236,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics for saved payloads; finished rows are kept so an interrupted run resumes."""
+    from ecgxai.evaluate.compare import metric_errors
     from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
     from ecgxai.models.loader import load_model
 
@@ -229,11 +259,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "data_root": None if args.data_root is None else str(args.data_root),
         "extra_metrics": args.extra_metrics,
         "execution": execution.describe(), "rows": len(table), "failed": len(failed)}})
-    errors = pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(p).stem),
-                           "path": failed["mat_path"],
-                           "error_type": failed["error"].map(lambda e: str(e).partition(":")[0]),
-                           "message": failed["error"]})
-    return _report_failures(errors, args.out, len(table), "evaluate")
+    return _report_failures(metric_errors(table), args.out, len(table), "evaluate")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Every method on the same records: payloads, metrics, the comparison table and its figure."""
+    from ecgxai.evaluate.compare import COMPARISON_TABLE, compare_methods, key_columns
+    from ecgxai.report.metrics import save_method_comparison
+
+    execution = _execution(args)
+    items, inputs = _work_items(args)
+    model = _model_for(args, items)
+    params = _explain_params(args)
+    result = compare_methods(model, items, args.methods, args.out, params=params, seed=args.seed,
+                             force=args.force, progress=not args.quiet, execution=execution,
+                             extra_metrics=args.extra_metrics)
+    try:
+        figure: str | None = save_method_comparison(result.table, args.out).name
+    except ECGXAIError as exc:  # e.g. every record failed: the failures are the news, not the figure
+        log.warning("compare: no figure: %s", exc)
+        figure = None
+    update_manifest(args.out, "compare", {**_model_settings(args, model), "inputs": inputs, "figure": figure})
+    if not args.quiet:
+        print(result.table[key_columns(result.table)].round(3).to_string(index=False))
+    return _report_failures(result.errors, args.out / COMPARISON_TABLE, len(items) * len(set(args.methods)),
+                            "compare")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -271,6 +321,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if result.n_failed == 0 else EXIT_SOME_FAILED
 
 
+def _explaining_parent() -> argparse.ArgumentParser:
+    """The arguments of the commands that explain records (``explain``, ``compare``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("records", nargs="*", type=Path, help="record files or directories (or --selection)")
+    parent.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
+    parent.add_argument("--targets", nargs="+", metavar="CODE",
+                        help="classes to explain (default: the selection's groups, or AF and SR)")
+    parent.add_argument("--event-kind", default="uniform",
+                        choices=["uniform", "beat_qrs", "qrs_family", "waves"])
+    parent.add_argument("--window-sec", type=float, help="event length (default: per class)")
+    parent.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
+    parent.add_argument("--force", action="store_true", help="recompute records already done")
+    parent.add_argument("--out", required=True, type=Path, help="run folder")
+    return parent
+
+
+def _add_extra_metrics(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--extra-metrics", nargs="+", default=[], choices=sorted(EXTRA_METRICS),
+                        help="also these costly metrics (each re-explains the record)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``ecgxai`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -293,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--dask-local", type=int, metavar="N",
                        help="start a local Dask cluster with N worker processes")
+    explaining = _explaining_parent()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -322,17 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_select)
 
     e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
-                       formatter_class=raw, parents=[common, model_args, parallel])
-    e.add_argument("records", nargs="*", type=Path, help="record files or directories (or --selection)")
-    e.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
+                       formatter_class=raw, parents=[common, model_args, parallel, explaining])
     e.add_argument("--method", default="lime", choices=list(RUN_METHODS))
-    e.add_argument("--targets", nargs="+", metavar="CODE",
-                   help="classes to explain (default: the selection's groups, or AF and SR)")
-    e.add_argument("--event-kind", default="uniform", choices=["uniform", "beat_qrs", "qrs_family", "waves"])
-    e.add_argument("--window-sec", type=float, help="event length (default: per class)")
-    e.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
-    e.add_argument("--force", action="store_true", help="recompute records already explained")
-    e.add_argument("--out", required=True, type=Path, help="run folder")
     e.set_defaults(func=cmd_explain)
 
     v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,
@@ -343,11 +406,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend the class prior into scores (the original's use_priors; off by default)")
     v.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
     v.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
-    v.add_argument("--extra-metrics", nargs="+", default=[], choices=sorted(EXTRA_METRICS),
-                   help="also these costly metrics (each re-explains the record)")
+    _add_extra_metrics(v)
     v.add_argument("--force", action="store_true", help="recompute rows already evaluated")
     v.add_argument("--out", required=True, type=Path, help="metrics table (.csv or .parquet)")
     v.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="every method on the same records, one table and figure",
+                       epilog=COMPARE_EXAMPLES, formatter_class=raw,
+                       parents=[common, model_args, parallel, explaining])
+    c.add_argument("--methods", nargs="+", default=list(RUN_METHODS), choices=list(RUN_METHODS),
+                   metavar="METHOD", help=f"methods to compare (default all: {' '.join(RUN_METHODS)})")
+    _add_extra_metrics(c)
+    c.set_defaults(func=cmd_compare)
 
     g = sub.add_parser("plot", help="draw a payload's explanation over its ECG", epilog=PLOT_EXAMPLES,
                        formatter_class=raw, parents=[common])

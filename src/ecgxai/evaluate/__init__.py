@@ -1,5 +1,6 @@
 """Evaluation: beat windows, class registry, tokens, plausibility, faithfulness, stability, sanity."""
 
+from ecgxai.evaluate.compare import Comparison, compare_methods, comparison_table
 from ecgxai.evaluate.evaluator import (
     METRIC_COLUMNS,
     evaluate_all_payloads,
@@ -13,7 +14,10 @@ from ecgxai.evaluate.stability import run_extra_beat_stability_experiment
 __all__ = [
     "METRIC_COLUMNS",
     "REGISTRY",
+    "Comparison",
     "RegistryEntry",
+    "compare_methods",
+    "comparison_table",
     "evaluate_all_payloads",
     "evaluate_payload",
     "model_randomisation_check",

@@ -2,7 +2,12 @@
 
 from ecgxai.report.ecg import ExplanationFigure, plot_comparison, plot_from_payload
 from ecgxai.report.figure import ReportFigure
-from ecgxai.report.metrics import MetricFigure, plot_deletion_curves, plot_metric_boxes
+from ecgxai.report.metrics import (
+    MetricFigure,
+    plot_deletion_curves,
+    plot_method_comparison,
+    plot_metric_boxes,
+)
 
 __all__ = [
     "ExplanationFigure",
@@ -11,5 +16,6 @@ __all__ = [
     "plot_comparison",
     "plot_deletion_curves",
     "plot_from_payload",
+    "plot_method_comparison",
     "plot_metric_boxes",
 ]

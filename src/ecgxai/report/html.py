@@ -1,10 +1,11 @@
 """``build_report``: one self-contained HTML page for a run folder, readable offline.
 
-The page holds the run's settings (from ``run.json``, else what the payloads say),
-per-class metric summaries with figures, and one section per record and class with
-each method's 12-lead figure, top leads, spans and metrics. Everything is inline (CSS,
-metric figures as SVG, ECG charts as PNG data URIs): no scripts and no network resources,
-so the file can be mailed or archived as it is.
+The page holds the method comparison when the folder has one (``ecgxai compare``'s
+``comparison.csv``: its table and bar charts), the run's settings (from ``run.json``,
+else what the payloads say), per-class metric summaries with figures, and one section
+per record and class with each method's 12-lead figure, top leads, spans and metrics.
+Everything is inline (CSS, metric figures as SVG, ECG charts as PNG data URIs): no scripts
+and no network resources, so the file can be mailed or archived as it is.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from PIL import Image
 import ecgxai
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.compare import ALL_CLASSES, BASELINE_METHOD, COMPARISON_TABLE, key_columns
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import class_name
@@ -37,6 +39,7 @@ from ecgxai.io.files import atomic_output, read_table
 from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
 from ecgxai.report import plot_comparison, plot_from_payload, plot_metric_boxes
 from ecgxai.report.figure import ReportFigure
+from ecgxai.report.metrics import plot_method_comparison
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class RunContents:
     manifest: dict[str, Any]
     entries: list[PayloadEntry]
     metrics: pd.DataFrame
+    comparison: pd.DataFrame | None = None
 
 
 # --- reading the run folder ----------------------------------------------------------------------
@@ -110,7 +114,14 @@ def load_run(run_dir: str | Path) -> RunContents:
     if not entries:
         raise ConfigurationError(f"{run_dir}: no payloads found (expected payloads/<method>/<class>/"
                                  "<record>.json, as 'ecgxai explain --out' writes)")
-    return RunContents(run_dir, manifest, entries, _read_metrics(_metrics_tables(run_dir, manifest)))
+    metrics = _read_metrics(_metrics_tables(run_dir, manifest))
+    return RunContents(run_dir, manifest, entries, metrics, _read_comparison(run_dir))
+
+
+def _read_comparison(run_dir: Path) -> pd.DataFrame | None:
+    """The run's ``comparison.csv`` (written by ``ecgxai compare``), or None."""
+    path = run_dir / COMPARISON_TABLE
+    return read_table(path, dtype={"meta_code": str}) if path.is_file() else None
 
 
 def _load_entry(path: Path) -> PayloadEntry:
@@ -124,9 +135,11 @@ def _load_entry(path: Path) -> PayloadEntry:
 
 
 def _metrics_tables(run_dir: Path, manifest: Mapping[str, Any]) -> list[Path]:
-    """Metrics tables the manifest names, else every top-level table with metric columns."""
+    """Metrics tables the manifest names (``evaluate`` outputs, ``compare``'s per-method tables),
+    else every top-level table with metric columns."""
     named = [run_dir / entry["out"] for entry in manifest.get("evaluate", {}).values()
              if isinstance(entry, Mapping) and "out" in entry]
+    named += [run_dir / name for name in manifest.get("compare", {}).get("metrics_tables", [])]
     if named:
         return [path for path in named if path.is_file()]
     candidates = sorted([*run_dir.glob("*.csv"), *run_dir.glob("*.parquet")])
@@ -328,6 +341,39 @@ def _mean_sd_median(row: Any, metric: str) -> str:
     return f"{_fmt(mean)} ± {_fmt(sd)}\n{_fmt(median)}"
 
 
+# --- method comparison ---------------------------------------------------------------------------
+
+
+def _comparison_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table by class (``all`` first, then by code), methods in run order, the random
+    baseline last in each class."""
+    order = {method: i for i, method in enumerate(dict.fromkeys(table["method"]))}
+    order[BASELINE_METHOD] = len(order)
+    keyed = table.assign(_all=table["meta_code"].astype(str) != ALL_CLASSES,
+                         _method=table["method"].map(order))
+    ordered = keyed.sort_values(["_all", "meta_code", "_method"], kind="stable")
+    return ordered.drop(columns=["_all", "_method"])
+
+
+def _comparison_section(run: RunContents) -> str:
+    """The table (methods x key metrics, per class and over all) and the bar charts of ``comparison.csv``."""
+    table = run.comparison
+    if table is None or table.empty:
+        return ""
+    columns = key_columns(table)
+    rows = [[r["class_name"] if r["meta_code"] == ALL_CLASSES else _class_title(str(r["meta_code"])),
+             *(r[c] for c in columns if c != "meta_code")]
+            for _, r in _comparison_rows(table).iterrows()]
+    return "\n".join([
+        '<h2 id="comparison">Method comparison</h2>',
+        f"<p class=muted>From {_e(COMPARISON_TABLE)}: means over the records each method explained and "
+        "evaluated; cost in forward-pass equivalents (explanation seconds / seconds of one record's "
+        "forward pass); the random baseline scores one random attribution per record and class.</p>",
+        _table(["class", *(c for c in columns if c != "meta_code")], rows),
+        _figure(lambda: plot_method_comparison(table), "the method comparison", svg_markup),
+    ])
+
+
 # --- per-record sections -------------------------------------------------------------------------
 
 
@@ -416,9 +462,11 @@ def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics
 # --- the page ------------------------------------------------------------------------------------
 
 
-def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]]) -> str:
-    """Links to the settings, the metrics and each shown record section, by class."""
-    items = ['<li><a href="#settings">Run settings</a></li>', '<li><a href="#metrics">Metrics</a></li>']
+def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]], comparison: bool = False) -> str:
+    """Links to the comparison (when there is one), the settings, the metrics and each shown record
+    section, by class."""
+    items = ['<li><a href="#comparison">Method comparison</a></li>'] if comparison else []
+    items += ['<li><a href="#settings">Run settings</a></li>', '<li><a href="#metrics">Metrics</a></li>']
     for code in dict.fromkeys(code for code, _ in groups):
         links = ", ".join(f'<a href="#{_anchor(code, record)}">{_e(record)}</a>'
                           for c, record in groups if c == code)
@@ -445,7 +493,9 @@ def render_report(run: RunContents, *, max_records: int | None = config.REPORT_M
     groups = _record_groups(run.entries)
     shown = {key: groups[key] for key in shown_sections(list(groups), max_records)}
     root = None if data_root is None else Path(data_root)
-    body = [_header(run, len(groups)), _toc(shown), _settings_section(run), _summary_section(run),
+    compared = run.comparison is not None and not run.comparison.empty
+    body = [_header(run, len(groups)), _toc(shown, compared), _comparison_section(run),
+            _settings_section(run), _summary_section(run),
             '<h2 id="records">Records</h2>',
             *(_record_section(key, group, run.metrics, root) for key, group in shown.items())]
     if len(groups) > len(shown):

@@ -1,5 +1,6 @@
-"""Metric figures (Matplotlib, SVG first): per-class box plots of an evaluation table and
-MoRF/LeRF/insertion curves against their random baseline.
+"""Metric figures (Matplotlib, SVG first): per-class box plots of an evaluation table,
+MoRF/LeRF/insertion curves against their random baseline, and the bar charts of a method
+comparison (:func:`plot_method_comparison`).
 
 The table is the one ``ecgxai evaluate`` writes (columns ``METRIC_COLUMNS`` of
 :mod:`ecgxai.evaluate.evaluator`), optionally with the stability columns of
@@ -7,6 +8,7 @@ The table is the one ``ecgxai evaluate`` writes (columns ``METRIC_COLUMNS`` of
 ``jaccard_at_k``, ``rbo``). Curves are the dicts :func:`ecgxai.evaluate.faithfulness.ranking_curves`
 and :func:`~ecgxai.evaluate.faithfulness.random_ranking_curves` return, or the
 ``{"explanation": ..., "random": ...}`` pairs of ``evaluate_payload(..., curves=True)["ranking_curves"]``.
+A comparison table is the one :func:`ecgxai.evaluate.compare.comparison_table` returns.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import pandas as pd
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.compare import ALL_CLASSES, BASELINE_METHOD, COMPARISON_FIGURE, KEY_METRICS
 from ecgxai.report.figure import ReportFigure
 
 #: Metrics :func:`plot_metric_boxes` draws by default (those present in the table).
@@ -44,18 +48,27 @@ METRIC_TITLES = {
     "spearman": "stability: Spearman",
     "jaccard_at_k": "stability: Jaccard@K",
     "rbo": "stability: rank-biased overlap",
+    "faithfulness_correlation": "faithfulness correlation (higher is better)",
+    "road_morf_auc": "ROAD MoRF AUC (lower is better)",
+    "gt_auroc": "ground-truth AUROC (chance 0.5)",
+    "pointing_game": "pointing game (higher is better)",
+    "relevance_mass_accuracy": "relevance mass accuracy (higher is better)",
+    "relevance_rank_accuracy": "relevance rank accuracy (higher is better)",
+    "max_sensitivity": "max-sensitivity (lower is better)",
+    "randomisation_similarity": "randomisation similarity (lower is better)",
 }
 #: Chance or no-effect levels drawn as dashed lines.
 REFERENCE_LEVELS = {"strict_attauc": 0.5, "lenient_attauc": 0.5, "faithfulness_gain": 0.0,
-                    "lerf_morf_gap": 0.0}
+                    "lerf_morf_gap": 0.0, "gt_auroc": 0.5}
 CURVE_KINDS = {
     "morf": "MoRF: most relevant deleted first (lower = faithful)",
     "lerf": "LeRF: least relevant deleted first (higher = faithful)",
     "insertion": "insertion: most relevant kept first (higher = faithful)",
 }
-BASELINE_LABEL = "random baseline"
+BASELINE_LABEL = BASELINE_METHOD
 BASELINE_COLOUR = "#9e9e9e"
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+            "#bcbd22", "#393b79")
 
 
 #: Metadata that keeps Matplotlib from stamping the date (with a fixed SVG id salt, the same
@@ -270,3 +283,108 @@ def plot_deletion_curves(
         ax.legend(fontsize=7)
     figure.suptitle(title or "ranking curves of the explained class")
     return MetricFigure(figure)
+
+
+# --- a method comparison ----------------------------------------------------------------------------
+
+
+def _fmt_count(value: float) -> str:
+    return "?" if not math.isfinite(value) else str(int(value))
+
+
+def _comparison_value(indexed: pd.DataFrame, method: str, code: str, column: str) -> float:
+    """One cell of a comparison table indexed by (method, meta_code); NaN when absent."""
+    try:
+        return float(indexed.loc[(method, code), column])
+    except KeyError:
+        return math.nan
+
+
+def _comparison_classes(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(code, tick label) of the table's classes: ``all`` first, then the classes in table order."""
+    names = dict(zip(table["meta_code"].astype(str), table["class_name"].astype(str), strict=True))
+    codes = sorted(names, key=lambda code: code != ALL_CLASSES)
+    return [(code, names[code]) for code in codes]
+
+
+def _draw_metric_bars(ax: Axes, indexed: pd.DataFrame, metric: str, methods: Sequence[str],
+                      classes: Sequence[tuple[str, str]], colours: Mapping[str, str]) -> None:
+    """One bar per method in each class group; the class's random baseline as a dashed segment
+    across its group (or the metric's chance level as a grey line when it has no baseline)."""
+    width = 0.8 / len(methods)
+    with_baseline = False
+    for g, (code, _) in enumerate(classes):
+        for s, method in enumerate(methods):
+            value = _comparison_value(indexed, method, code, metric)
+            if math.isfinite(value):
+                ax.bar(g - 0.4 + width * (s + 0.5), value, width * 0.9, color=colours[method])
+        chance = _comparison_value(indexed, BASELINE_METHOD, code, metric)
+        if math.isfinite(chance):
+            ax.hlines(chance, g - 0.45, g + 0.45, colors="black", linestyles="--", linewidth=1.2, zorder=3)
+            with_baseline = True
+    if not with_baseline and metric in REFERENCE_LEVELS:
+        ax.axhline(REFERENCE_LEVELS[metric], color="#888888", linewidth=0.8)
+    ax.axhline(0.0, color="#555555", linewidth=0.5)
+    ax.set_xticks(range(len(classes)), [label for _, label in classes], rotation=20, ha="right")
+    ax.set_title(METRIC_TITLES.get(metric, metric), fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _draw_cost_bars(ax: Axes, indexed: pd.DataFrame, methods: Sequence[str],
+                    colours: Mapping[str, str]) -> None:
+    """Forward-pass equivalents per record of each method over all classes, on a log scale."""
+    costs = [_comparison_value(indexed, m, ALL_CLASSES, "forward_equivalents_per_record") for m in methods]
+    shown = [(i, cost) for i, cost in enumerate(costs) if math.isfinite(cost) and cost > 0]
+    for i, cost in shown:
+        ax.bar(i, cost, 0.8, color=colours[methods[i]])
+        ax.annotate(f"{cost:.3g}", (i, cost), ha="center", va="bottom", fontsize=7)
+    if shown:
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no cost measured", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks(range(len(methods)), list(methods), rotation=30, ha="right")
+    ax.set_title("cost: forward-pass equivalents per record (log)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3, which="both")
+
+
+def plot_method_comparison(
+    table: pd.DataFrame,
+    metrics: Sequence[str] = KEY_METRICS,
+    *,
+    ncols: int = 4,
+    title: str | None = None,
+) -> MetricFigure:
+    """Small multiples of a comparison table: per metric, one bar per method in each class group
+    (``all`` first) with the random baseline dashed across the group; and one panel of each
+    method's cost in forward-pass equivalents per record (over all classes, log scale).
+
+    Metrics absent from the table or without a value for any method are left out.
+    """
+    missing = [c for c in ("method", "meta_code", "class_name") if c not in table.columns]
+    if missing:
+        raise ConfigurationError(f"not a comparison table: no columns {missing}")
+    table = table.assign(meta_code=table["meta_code"].astype(str))
+    explained = table[table["method"] != BASELINE_METHOD]
+    methods = [str(m) for m in dict.fromkeys(explained["method"])]
+    present = [m for m in metrics if m in table.columns and explained[m].notna().any()]
+    if not methods or not present:
+        raise ConfigurationError(f"the comparison table has no method with values of {list(metrics)}")
+    indexed = table.set_index(["method", "meta_code"])
+    colours = {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(methods)}
+    classes = _comparison_classes(table)
+    figure, axes = _axes_grid(len(present) + 1, ncols, (4.2, 3.2))
+    for ax, metric in zip(axes, present, strict=False):
+        _draw_metric_bars(ax, indexed, metric, methods, classes, colours)
+    _draw_cost_bars(axes[-1], indexed, methods, colours)
+    handles = [Patch(facecolor=colours[m], label=m) for m in methods]
+    handles.append(Line2D([], [], color="black", linestyle="--", label=BASELINE_METHOD))
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), title="method")
+    pairs = explained.loc[explained["meta_code"] == ALL_CLASSES, "n"].max() if "n" in table else math.nan
+    figure.suptitle(title or f"method comparison: {len(methods)} methods, up to {_fmt_count(pairs)} "
+                    "record x class pairs each")
+    return MetricFigure(figure)
+
+
+def save_method_comparison(table: pd.DataFrame, out_dir: str | Path) -> Path:
+    """Draw :func:`plot_method_comparison` of ``table`` into ``OUT_DIR/comparison.svg``; its path."""
+    return plot_method_comparison(table).save(Path(out_dir) / COMPARISON_FIGURE)

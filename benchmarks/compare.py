@@ -1,0 +1,175 @@
+"""Every explainer on the same records: ``ecgxai compare``'s table on the reference or synthetic data.
+
+``--data reference``: the reference model and the first ``--per-class`` records of each target
+group in ``seed-results/selection.csv`` (default 10), plus the original toolkit's own fused
+payloads of the same records (``seed_fused_payloads.json``) scored by the same evaluator as the
+extra method ``original fused (seed payloads)`` (its cost is unknown: NaN).
+``--data synthetic``: ``--per-class`` records of each synthetic diagnosis (default 5;
+``ecgxai.synth``, with planted evidence masks for the localisation metrics) explained for their
+own diagnosis by the bundled demo model.
+
+Both run :func:`ecgxai.evaluate.compare.compare_methods` into a work folder (default
+``out/bench-compare-<data>``: resumable, and ``ecgxai report`` shows it with the figure), then
+write ``benchmarks/results/compare-<data>.csv`` (the whole table) and ``.md`` (settings and the
+key columns).
+
+    .venv/bin/python benchmarks/compare.py --data reference|synthetic [--per-class N] \\
+        [--methods M ...] [--jobs N] [--extra-metrics max_sensitivity randomisation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import ROOT, reference_parser, reference_setup
+
+import ecgxai
+from ecgxai.evaluate.compare import (
+    COMPARISON_TABLE,
+    PER_RECORD_TABLE,
+    Comparison,
+    compare_methods,
+    comparison_table,
+    key_columns,
+    per_record_rows,
+)
+from ecgxai.evaluate.evaluator import EXTRA_METRICS
+from ecgxai.evaluate.runs import evaluate_to_files
+from ecgxai.explain.payload import Explanation
+from ecgxai.explain.runs import RUN_METHODS, WorkItem
+from ecgxai.io.files import write_table
+from ecgxai.io.manifest import environment, file_sha256
+from ecgxai.io.records import signal_file_of
+from ecgxai.models.zoo import DEMO_MODEL_PATH
+from ecgxai.report.metrics import save_method_comparison
+from ecgxai.synth import generate_dataset
+
+DEFAULT_PER_CLASS = {"reference": 10, "synthetic": 5}
+SEED_METHOD = "original fused (seed payloads)"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The common reference arguments plus --data, --methods, --jobs, --extra-metrics, --work, --force."""
+    parser = reference_parser(__doc__.splitlines()[0], per_class=0, out_name="compare.csv")
+    parser.set_defaults(per_class=None, out=None)
+    parser.add_argument("--data", choices=sorted(DEFAULT_PER_CLASS), default="reference")
+    parser.add_argument("--methods", nargs="+", choices=list(RUN_METHODS), default=list(RUN_METHODS))
+    parser.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    parser.add_argument("--extra-metrics", nargs="+", choices=sorted(EXTRA_METRICS), default=[])
+    parser.add_argument("--work", type=Path, help="run folder (default out/bench-compare-<data>)")
+    parser.add_argument("--force", action="store_true", help="recompute payloads and metrics")
+    args = parser.parse_args(argv)
+    args.per_class = DEFAULT_PER_CLASS[args.data] if args.per_class is None else args.per_class
+    args.out = args.out or ROOT / "benchmarks" / "results" / f"compare-{args.data}.csv"
+    args.work = args.work or ROOT / "out" / f"bench-compare-{args.data}"
+    return args
+
+
+def reference_items(args: argparse.Namespace) -> tuple[ecgxai.Classifier, list[WorkItem], str] | None:
+    """The reference model, its records as work items and a description (None when absent)."""
+    setup = reference_setup(args)
+    if setup is None:
+        return None
+    classifier, records = setup
+    items = [WorkItem(r.group_class, str(args.reference / "records" / f"{r.record}.mat"), i)
+             for i, r in enumerate(records.itertuples())]
+    model = args.reference / "model" / "resnet_final_weights.h5"
+    return classifier, items, (f"reference ResNet `{model.name}` (sha256 {file_sha256(model)[:12]}); "
+                               f"the first {args.per_class} records per target group of "
+                               "`seed-results/selection.csv`")
+
+
+def synthetic_items(args: argparse.Namespace) -> tuple[ecgxai.Classifier, list[WorkItem], str]:
+    """The demo model and ``per_class`` synthetic records of every diagnosis, each for its own."""
+    records = generate_dataset(args.work / "records", args.per_class, seed=args.seed)
+    items = [WorkItem(r.code, str(signal_file_of(r.path)), i) for i, r in enumerate(records.itertuples())]
+    return ecgxai.load_model(DEMO_MODEL_PATH), items, (
+        f"bundled demo CNN `{DEMO_MODEL_PATH.name}` (sha256 {file_sha256(DEMO_MODEL_PATH)[:12]}); "
+        f"{args.per_class} synthetic records per code of `SYNTH_CODES`, "
+        f"`generate_dataset(seed={args.seed})`, each explained for its own diagnosis")
+
+
+def seed_payloads(reference: Path, items: list[WorkItem]) -> list[Explanation]:
+    """The original toolkit's fused payloads of the same records and classes, mat_path made absolute."""
+    data = json.loads((reference / "seed-results" / "seed_fused_payloads.json").read_text())
+    payloads = []
+    for item in items:
+        payload = Explanation.from_payload(data[item.group_class][item.record])
+        payload.mat_path = str(reference / payload.mat_path)
+        payloads.append(payload)
+    return payloads
+
+
+def with_seed_payloads(result: Comparison, classifier: ecgxai.Classifier, args: argparse.Namespace,
+                       items: list[WorkItem]) -> Comparison:
+    """The comparison with the original's fused payloads as one more method (cost NaN), evaluated the
+    same way into the work folder; the table and per-record files are rewritten with them."""
+    payloads = seed_payloads(args.reference, items)
+    metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / "original_fused.csv",
+                                   seed=args.seed, force=args.force, execution=args.jobs,
+                                   extra_metrics=args.extra_metrics)
+    extra = per_record_rows(SEED_METHOD, metrics, payloads).assign(seconds=np.nan, model_evaluations=np.nan)
+    per_record = pd.concat([result.per_record, extra], ignore_index=True)
+    table = comparison_table(per_record, result.forward_seconds)
+    write_table(table, args.work / COMPARISON_TABLE)
+    write_table(per_record, args.work / PER_RECORD_TABLE)
+    return Comparison(table, per_record, result.errors, result.forward_seconds)
+
+
+def write_markdown(out: Path, args: argparse.Namespace, result: Comparison, described: str,
+                   n_items: int, runtime: float) -> None:
+    """Settings, the key columns of the table and the failures, as Markdown."""
+    env = environment()
+    short = result.table[[*key_columns(result.table)[:3], "seconds_per_record", "evaluations_per_record",
+                          *key_columns(result.table)[3:]]]
+    lines = [
+        f"# Method comparison on {args.data} records", "",
+        f"- Model and records: {described}; {n_items} record x class pairs.",
+        f"- Methods: {', '.join(args.methods)}; seed {args.seed}; extra metrics: "
+        f"{', '.join(args.extra_metrics) or 'none'}; {args.jobs} process(es).",
+        f"- Forward pass: {result.forward_seconds * 1000:.2f} ms per record (median of 3 full batches); "
+        "forward_equivalents_per_record = seconds_per_record / that. Seconds are those the payloads "
+        "recorded when computed (a resumed run keeps them; serial runs explain one record untimed first, "
+        "so tracing is not counted).",
+        f"- Machine: {env['platform']}, {os.cpu_count()} cores, python {env['python']}, "
+        f"tensorflow {env['tensorflow']}, ecgxai {env['ecgxai']}; run {date.today()}, "
+        f"{runtime:.0f} s (with resumed work).",
+        f"- Failed: {len(result.errors)} explanation(s) or evaluation(s). Full table: `{out.name}`; "
+        f"run folder `{args.work}`.", "",
+        "Means per method and class (`all`: every class); `random baseline`: one random attribution per "
+        "record and class, scored the same way.", "",
+        short.round(3).to_markdown(index=False),
+    ]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    setup = reference_items(args) if args.data == "reference" else synthetic_items(args)
+    if setup is None:
+        print("compare: skipped (no reference material; try --data synthetic)", file=sys.stderr)
+        return 2
+    classifier, items, described = setup
+    result = compare_methods(classifier, items, args.methods, args.work, seed=args.seed, force=args.force,
+                             execution=args.jobs, extra_metrics=args.extra_metrics)
+    if args.data == "reference":
+        result = with_seed_payloads(result, classifier, args, items)
+    save_method_comparison(result.table, args.work)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(args.out, index=False)
+    write_markdown(args.out, args, result, described, len(items), time.perf_counter() - started)
+    print(result.table[key_columns(result.table)].round(3).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
