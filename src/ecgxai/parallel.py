@@ -181,12 +181,10 @@ def _fill(pool: ProcessPoolExecutor, guarded: _Guarded, items: Sequence[Any], jo
           queue: deque[int], suspects: set[int], running: dict[Future, int]) -> None:
     """Submit queued items up to one per worker; a suspect runs alone so a crash can be blamed."""
     while queue and len(running) < jobs:
-        if queue[0] in suspects and running:
+        if running and (queue[0] in suspects or not suspects.isdisjoint(running.values())):
             return
         position = queue.popleft()
         running[pool.submit(guarded, items[position])] = position
-        if position in suspects:
-            return
 
 
 def _run_dask(guarded: _Guarded, items: Sequence[Any], execution: Execution) -> Iterator[tuple[int, Any]]:
