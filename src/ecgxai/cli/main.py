@@ -236,8 +236,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics for saved payloads; finished rows are kept so an interrupted run resumes."""
-    from ecgxai.evaluate.compare import metric_errors
-    from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
+    from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files, metric_errors
     from ecgxai.models.loader import load_model
 
     execution = _execution(args)

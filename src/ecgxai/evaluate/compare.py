@@ -32,7 +32,7 @@ import pandas as pd
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.evaluate.evaluator import COST_COLUMNS, METRIC_COLUMNS
-from ecgxai.evaluate.runs import evaluate_to_files
+from ecgxai.evaluate.runs import evaluate_to_files, metric_errors
 from ecgxai.explain.explainers import ExplainParams, explain_record
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.runs import FUSED_PARTS, RUN_METHODS, WorkItem, payload_path, run_explanations
@@ -174,15 +174,6 @@ def key_columns(table: pd.DataFrame) -> list[str]:
 
 
 # --- running every method -------------------------------------------------------------------------
-
-
-def metric_errors(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a metrics table that failed, as an errors table (:data:`ERROR_COLUMNS`)."""
-    failed = table[table["error"].notna()]
-    return pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(str(p)).stem),
-                         "path": failed["mat_path"],
-                         "error_type": failed["error"].map(lambda e: str(e).partition(":")[0]),
-                         "message": failed["error"]}, columns=ERROR_COLUMNS)
 
 
 def _check_methods(methods: Sequence[str]) -> list[str]:

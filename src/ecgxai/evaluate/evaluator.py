@@ -57,7 +57,7 @@ from ecgxai.evaluate.localisation import (
 from ecgxai.evaluate.plausibility import att_auc, blend_prior, f1_half_max, precision_at_k
 from ecgxai.evaluate.randomisation import explanation_randomisation
 from ecgxai.evaluate.registry import registry_entry
-from ecgxai.evaluate.robustness import explanation_max_sensitivity, model_evaluations
+from ecgxai.evaluate.robustness import explanation_max_sensitivity
 from ecgxai.evaluate.tokens import delineated_types, make_tokens
 from ecgxai.evaluate.windows import delineated_window_sets, record_beat_context
 from ecgxai.explain.explainers import derive_seed
@@ -181,7 +181,7 @@ def evaluate_payload(
     shown = min(record.duration_sec, classifier.input_length / record.fs)
     random_spans = record_random_spans(seed, record.name, code, leads, shown)
     mask = planted_mask(record_path, code, leads)
-    before = model_evaluations(classifier)
+    before = classifier.counter.evaluations
     row: dict[str, Any] = {
         "record": record.name, "meta_code": code, "class_name": class_name(code),
         "sel_idx": explanation.sel_idx, "mat_path": explanation.mat_path, "method": explanation.method_label,
@@ -205,7 +205,7 @@ def evaluate_payload(
     row.update(_extra_columns(extra, classifier, x, record.fs, leads, code, explanation, random_spans,
                               shown, seed, record.name))
     randomised = row["randomisation_evaluations"]  # on the randomised copy, whose counter is its own
-    row["evaluations"] = model_evaluations(classifier) - before + int(np.nan_to_num(randomised))
+    row["evaluations"] = classifier.counter.evaluations - before + int(np.nan_to_num(randomised))
     return row
 
 

@@ -14,22 +14,20 @@ classifier and seed), so the evaluator computes it only on request.
 
 from __future__ import annotations
 
-import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ecgxai import config
 from ecgxai.evaluate.faithfulness import CELL_SEC, random_attribution
-from ecgxai.evaluate.robustness import model_evaluations, model_leads, reexplainer
+from ecgxai.evaluate.robustness import Spans, model_leads, not_reexplainable, reexplainer
 from ecgxai.evaluate.sanity import attribution_grid, randomise_layers, weighted_layers
 from ecgxai.evaluate.stability import spearman
 from ecgxai.explain.payload import Explanation
 from ecgxai.models.base import Classifier
 
-Spans = Mapping[str, Sequence[Sequence[float]]]
 _RANDOMISED: weakref.WeakKeyDictionary[Classifier, dict[tuple[int, int], Classifier]] = \
     weakref.WeakKeyDictionary()
 
@@ -81,14 +79,12 @@ def explanation_randomisation(
     leads = model_leads(classifier, x, lead_names)
     explain = reexplainer(explanation, seed, identity, leads)
     if explain is None:
-        return {"randomisation_similarity": math.nan, "random_randomisation_similarity": math.nan,
-                "evaluations": 0,
-                "reason": f"cannot re-explain: params name no explainer method ({explanation.method_label})"}
+        return not_reexplainable("randomisation_similarity", explanation)
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
     model = randomised_classifier(classifier, n_layers, seed)
-    before = model_evaluations(model)
+    before = model.counter.evaluations
     other = explain(model, x, fs, str(target))
-    evaluations = model_evaluations(model) - before
+    evaluations = model.counter.evaluations - before
     fresh = random_attribution(leads, duration, cell_sec, rng)
     return {
         "randomisation_similarity": randomisation_similarity(

@@ -34,9 +34,11 @@ ExplainFn = Callable[[Classifier, np.ndarray, float, str], Explanation]
 Spans = Mapping[str, Sequence[Sequence[float]]]
 
 
-def model_evaluations(classifier: Classifier) -> int:
-    """Inputs the classifier has evaluated so far, forward passes and gradients together."""
-    return classifier.counter.forward_samples + classifier.counter.gradient_samples
+def not_reexplainable(metric: str, explanation: Explanation) -> dict[str, Any]:
+    """The result of a re-explaining metric for a payload whose params name no explainer method:
+    NaN for the metric and its random baseline, no cost, and the reason."""
+    return {metric: math.nan, f"random_{metric}": math.nan, "evaluations": 0,
+            "reason": f"cannot re-explain: params name no explainer method ({explanation.method_label})"}
 
 
 def reexplainer(explanation: Explanation, seed: int | None, identity: str,
@@ -134,13 +136,12 @@ def explanation_max_sensitivity(
     edges = cell_edges(duration, cell_sec)
     explain = reexplainer(explanation, seed, identity, leads)
     if explain is None:
-        return {"max_sensitivity": math.nan, "random_max_sensitivity": math.nan, "evaluations": 0,
-                "reason": f"cannot re-explain: params name no explainer method ({explanation.method_label})"}
+        return not_reexplainable("max_sensitivity", explanation)
     copies = noisy_copies(x, n_samples, radius, rng)
-    before = model_evaluations(classifier)
+    before = classifier.counter.evaluations
     grids = [cell_scores(explain(classifier, copy, fs, str(target)).perlead_spans, leads, edges)
              for copy in copies]
-    evaluations = model_evaluations(classifier) - before
+    evaluations = classifier.counter.evaluations - before
     fresh = [cell_scores(random_attribution(leads, duration, cell_sec, rng), leads, edges) for _ in copies]
     return {"max_sensitivity": max_sensitivity(cell_scores(explanation.perlead_spans, leads, edges), grids),
             "random_max_sensitivity": max_sensitivity(cell_scores(random_spans, leads, edges), fresh),

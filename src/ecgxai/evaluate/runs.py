@@ -24,6 +24,7 @@ from ecgxai.evaluate.evaluator import METRIC_COLUMNS, evaluate_payload, iter_pay
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.models.base import Classifier
+from ecgxai.models.predict import ERROR_COLUMNS
 from ecgxai.models.spec import ModelRef, shippable, worker_classifier
 from ecgxai.parallel import Execution, TaskFailure, as_execution, run_tasks
 
@@ -110,10 +111,10 @@ def evaluate_to_files(
     parts = out.with_name(out.name + ".parts")
     execution = as_execution(execution)
     extra = tuple(extra_metrics)
+    part_files = [parts / _part_name(payload, use_priors, method_label, extra) for payload in payloads]
     rows: dict[int, dict[str, Any]] = {}
     todo = []
-    for position, payload in enumerate(payloads):
-        part = parts / _part_name(payload, use_priors, method_label, extra)
+    for position, part in enumerate(part_files):
         if part.is_file() and not force:
             rows[position] = json.loads(part.read_text())
         else:
@@ -127,10 +128,19 @@ def evaluate_to_files(
             log.warning("cannot evaluate %s: %s", payload.mat_path, result.message)
             rows[todo[k]] = {"mat_path": payload.mat_path, "error": f"{result.error_type}: {result.message}"}
             continue
-        write_json_atomic(parts / _part_name(payload, use_priors, method_label, extra), result)
+        write_json_atomic(part_files[todo[k]], result)
         rows[todo[k]] = result
     table = pd.DataFrame([rows[k] for k in sorted(rows)], columns=METRIC_COLUMNS)
     summary = summarise_metrics(table)
     write_table(table, out)
     write_table(summary, out.with_name(f"{out.stem}.summary.csv"))
     return table, summary
+
+
+def metric_errors(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a metrics table that failed, as an errors table (:data:`ERROR_COLUMNS`)."""
+    failed = table[table["error"].notna()]
+    return pd.DataFrame({"record": failed["mat_path"].map(lambda p: Path(str(p)).stem),
+                         "path": failed["mat_path"],
+                         "error_type": failed["error"].map(lambda e: str(e).partition(":")[0]),
+                         "message": failed["error"]}, columns=ERROR_COLUMNS)

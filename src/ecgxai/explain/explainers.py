@@ -172,7 +172,7 @@ def explain_input(
     index = classifier.class_index(target)
     record_seed = derive_seed(seed, identity, str(target), method)
     events = make_event_segments(x, fs, settings.segmentation(), leads)
-    before = classifier.counter.forward_samples + classifier.counter.gradient_samples
+    before = classifier.counter.evaluations
     started = time.perf_counter()
     probability = float(classifier.predict(x[None])[0, index])
     if method in PERTURBATION_METHODS:
@@ -181,7 +181,7 @@ def explain_input(
     else:
         spans, scores, kept, event_spans, meta = _gradient(classifier, x, index, events, fs, leads,
                                                            method, settings, record_seed)
-    evaluations = classifier.counter.forward_samples + classifier.counter.gradient_samples - before
+    evaluations = classifier.counter.evaluations - before
     return Explanation(
         mat_path="", target_label=_label(str(target)), method_label=METHOD_LABELS[method],
         page_seconds=len(x) / fs, perlead_spans=spans, lead_scores=scores, top5_leads=kept[:5],

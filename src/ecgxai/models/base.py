@@ -40,6 +40,11 @@ class CallCounter:
     gradient_samples: int = 0
     model_seconds: float = 0.0
 
+    @property
+    def evaluations(self) -> int:
+        """Model inputs evaluated so far, forward passes and gradients together."""
+        return self.forward_samples + self.gradient_samples
+
     def reset(self) -> None:
         """Set every count back to zero."""
         self.forward_samples = self.forward_batches = self.gradient_samples = 0
