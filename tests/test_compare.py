@@ -197,3 +197,13 @@ def test_command_writes_table_and_figure_and_the_report_shows_them(run, items, t
     for method in (*METHODS, BASELINE_METHOD):
         assert f"<td>{method}</td>" in section.group(1)
     assert page.index('id="comparison"') < page.index('id="settings"') < page.index('id="metrics"')
+
+
+def test_an_unsafe_item_is_reported_on_every_run_not_raised(items, model, tmp_path: Path):
+    """Re-running with every safe payload written used to fail on the unsafe item's path."""
+    unsafe = WorkItem("../up", items[0].filename, len(items))
+    for _ in range(2):
+        result = compare_methods(model, [items[0], unsafe], ["gradxinput"], tmp_path, seed=SEED,
+                                 progress=False)
+        assert list(result.errors["error_type"]) == ["ConfigurationError"]
+        assert len(result.per_record) == 1

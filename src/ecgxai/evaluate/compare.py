@@ -215,18 +215,25 @@ class _Settings:
     extra_metrics: tuple[str, ...]
 
 
+def _all_written(out: Path, method: str, items: Sequence[WorkItem]) -> bool:
+    """Whether every item's payload for ``method`` exists; an item whose name is unsafe has none
+    (the run reports it)."""
+    try:
+        return all(payload_path(out, method, item).is_file() for item in items)
+    except ECGXAIError:
+        return False
+
+
 def _warm_up(classifier: Classifier, items: Sequence[WorkItem], method: str, out: Path,
              settings: _Settings, attempts: int = 3) -> None:
     """Explain one item once, untimed and not kept, before a method explains anything here, so
     compiling the model's functions (the first call's tracing) is not counted in its first record's
     seconds; the first of ``attempts`` items that can be explained is used. Skipped when every
     payload exists already or when workers explain (each traces its own)."""
-    bases = FUSED_PARTS if method == "fused" else (method,)
-    todo = [m for m in bases
-            if settings.force or not all(payload_path(out, m, item).is_file() for item in items)]
     if not settings.execution.in_process:
         return
-    for base in todo:
+    bases = FUSED_PARTS if method == "fused" else (method,)
+    for base in [m for m in bases if settings.force or not _all_written(out, m, items)]:
         for item in items[:attempts]:
             try:
                 explain_record(classifier, item.filename, item.group_class, method=base,
