@@ -112,8 +112,7 @@ class KerasClassifier(Classifier):
                 tape.watch(x)
                 activations, out = sub(x, training=False)
                 if invert:
-                    p = tf.clip_by_value(out, 1e-7, 1 - 1e-7)
-                    out = tf.math.log(p) - tf.math.log1p(-p)
+                    out = _inverse_sigmoid(out)
                 target = out[:, index]
             return activations, tape.gradient(target, activations)
 
@@ -127,8 +126,13 @@ class KerasClassifier(Classifier):
             return self._call(x)
         if self._score_model is not None:
             return self._score_model(x, training=False)
-        p = tf.clip_by_value(self._call(x), 1e-7, 1 - 1e-7)
-        return tf.math.log(p) - tf.math.log1p(-p)
+        return _inverse_sigmoid(self._call(x))
+
+
+def _inverse_sigmoid(probabilities: tf.Tensor) -> tf.Tensor:
+    """Logits of probabilities, clipped away from 0 and 1 so they stay finite."""
+    p = tf.clip_by_value(probabilities, 1e-7, 1 - 1e-7)
+    return tf.math.log(p) - tf.math.log1p(-p)
 
 
 def conv1d_layer_names(model: keras.Model) -> list[str]:
