@@ -27,7 +27,8 @@ from common import ROOT
 import ecgxai
 from ecgxai.evaluate.compare import forward_seconds_per_record
 from ecgxai.evaluate.localisation import ground_truth_localisation
-from ecgxai.explain.explainers import METHODS, explain_record
+from ecgxai.explain.explainers import explain_record
+from ecgxai.explain.methods import METHODS
 from ecgxai.explain.pipeline import fuse_for_class
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.models.zoo import DEMO_MODEL_PATH

@@ -11,8 +11,9 @@ import pytest
 import ecgxai
 from ecgxai.errors import ConfigurationError, NotDifferentiableError
 from ecgxai.explain import ExplainParams, Explanation, explain_input, explain_record
+from ecgxai.explain.methods.lime import LimeSurrogate
+from ecgxai.explain.methods.timeshap import KernelShapSurrogate
 from ecgxai.explain.pipeline import explanation_row, payload_from_lime_row
-from ecgxai.explain.surrogates import KernelShapSurrogate, LimeSurrogate
 
 FS, T, LEADS = 500, 5000, ecgxai.config.STANDARD_LEADS
 PLANT_LEAD, PLANT_START, PLANT_END = 7, 2000, 2250   # V2, 4.0-4.5 s

@@ -13,9 +13,10 @@ import pytest
 import ecgxai
 from ecgxai.errors import ConfigurationError, ECGXAIError, NotDifferentiableError
 from ecgxai.explain import METHODS, ExplainParams, Explanation, explain_input
-from ecgxai.explain.explainers import METHOD_LABELS, flat_budget
-from ecgxai.explain.gradients import upsample_linear
-from ecgxai.explain.surrogates import ShapleySamplingSurrogate
+from ecgxai.explain.methods import METHOD_LABELS
+from ecgxai.explain.methods.base import flat_budget
+from ecgxai.explain.methods.gradcam import upsample_linear
+from ecgxai.explain.methods.shapley_sampling import ShapleySamplingSurrogate
 from ecgxai.models.base import Classifier
 from test_explainers import (
     CODES,

@@ -33,9 +33,10 @@ from ecgxai import config
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.evaluate.evaluator import COST_COLUMNS, METRIC_COLUMNS
 from ecgxai.evaluate.runs import evaluate_to_files, metric_errors
-from ecgxai.explain.explainers import ExplainParams, explain_record
+from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.runs import FUSED_PARTS, RUN_METHODS, WorkItem, payload_path, run_explanations
+from ecgxai.explain.settings import ExplainParams
 from ecgxai.io.files import write_table
 from ecgxai.io.manifest import update_manifest
 from ecgxai.io.preprocessing import to_model_input

@@ -60,8 +60,8 @@ from ecgxai.evaluate.registry import registry_entry
 from ecgxai.evaluate.robustness import explanation_max_sensitivity
 from ecgxai.evaluate.tokens import delineated_types, make_tokens
 from ecgxai.evaluate.windows import delineated_window_sets, record_beat_context
-from ecgxai.explain.explainers import derive_seed
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.settings import derive_seed
 from ecgxai.io.classes import SCORED_CLASSES, class_name
 from ecgxai.io.preprocessing import to_model_input
 from ecgxai.io.records import read_record, resolve_record_path

@@ -22,8 +22,10 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.faithfulness import CELL_SEC, cell_edges, cell_scores, random_attribution
-from ecgxai.explain.explainers import METHODS, derive_seed, explain_input, make_params
+from ecgxai.explain.explainers import explain_input
+from ecgxai.explain.methods import METHODS
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.settings import derive_seed, make_params
 from ecgxai.models.base import Classifier
 
 #: Noisy copies per record and their noise level (a fraction of each lead's standard deviation).

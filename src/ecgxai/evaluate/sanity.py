@@ -18,8 +18,10 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, NotDifferentiableError
 from ecgxai.evaluate.stability import spearman, window_mass
-from ecgxai.explain.explainers import METHODS, ExplainParams, derive_seed, explain_input
+from ecgxai.explain.explainers import explain_input
+from ecgxai.explain.methods import METHODS
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.settings import ExplainParams, derive_seed
 from ecgxai.models.base import Classifier
 
 #: Width (s) of the time cells the explanations are compared on.

@@ -29,9 +29,10 @@ import scipy.stats
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, InvalidSignalError
-from ecgxai.explain.explainers import ExplainParams, derive_seed, explain_record
+from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation, Span
 from ecgxai.explain.segmentation import detect_r_peaks
+from ecgxai.explain.settings import ExplainParams, derive_seed
 from ecgxai.io.records import Record, read_header, read_record, record_base
 from ecgxai.models.base import Classifier
 

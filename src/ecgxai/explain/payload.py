@@ -7,8 +7,12 @@ A payload (the original format, which plotting and evaluation read) is::
      "lead_scores": {lead: score}, "top5_leads": [lead, ...], "meta": {...}}
 
 :class:`Explanation` carries the same fields plus what a study needs to report
-(target code, record, model probability, cost, seed, settings) and round-trips
-losslessly through JSON. Plain dicts are accepted wherever a payload is.
+(target code, record, model probability, cost, seed, settings) and, for explanations made by
+ecgxai, the whole attribution map (``attribution``: an
+:class:`~ecgxai.explain.attribution.Attribution`, written into the payload JSON at its stated
+precision) from which the spans are derived. It round-trips through JSON (the map to its
+storage precision, the rest losslessly). Plain dicts are accepted wherever a payload is; a
+payload without a map (the original toolkit's, or one written by hand) is read from its spans.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from ecgxai.explain.attribution import Attribution
 
 Span = tuple[float, float, float]
 
@@ -43,8 +49,11 @@ class Explanation:
     seed: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    attribution: Attribution | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.attribution, Mapping):
+            self.attribution = Attribution.from_json_dict(self.attribution)
         self.perlead_spans = normalise_spans(self.perlead_spans)
         self.event_spans = [_span(s) for s in self.event_spans]
         self.lead_scores = {str(k): float(v) for k, v in self.lead_scores.items()}
@@ -56,8 +65,13 @@ class Explanation:
         return [lead for lead, spans in self.perlead_spans.items() if spans]
 
     def to_payload(self) -> dict[str, Any]:
-        """The original payload dict (extra fields included, which old readers ignore)."""
-        return asdict(self)
+        """The original payload dict (extra fields included, which old readers ignore); the map,
+        when there is one, under ``attribution`` as JSON values."""
+        payload = asdict(replace(self, attribution=None))
+        del payload["attribution"]
+        if self.attribution is not None:
+            payload["attribution"] = self.attribution.to_json_dict()
+        return payload
 
     def to_json(self) -> str:
         """JSON text; :meth:`from_json` gives back an equal Explanation."""

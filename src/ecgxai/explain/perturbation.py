@@ -1,5 +1,8 @@
 """The perturbation engines shared by LIME, TimeSHAP-style KernelSHAP, occlusion and Shapley sampling.
 
+A :class:`Surrogate` is a method's sampling and fitting strategy (its masks and how model
+outputs become one weight per player); the engines play it over events and leads.
+
 Hierarchical (:func:`explain_two_level`), level 1 (events): players are time windows; a
 masked event is zeroed in all leads. Level 2 (leads): inside each of the top-k events by
 |weight|, players are the leads; a masked lead is zeroed inside that window, and the rest of
@@ -16,19 +19,47 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol
 
 import numpy as np
+from scipy.special import logit as _logit
 
 from ecgxai.errors import ConfigurationError
-from ecgxai.explain.surrogates import Surrogate
+from ecgxai.explain.settings import LeadMode, Link
 from ecgxai.models.base import Classifier
 
-LeadMode = Literal["context", "isolated"]
-Hierarchy = Literal["hierarchical", "flat"]
 Event = tuple[int, int]
 #: Masked inputs built and sent to the model at a time (bounds memory: 512 x 5000 x 12 float32 = 123 MB).
 MASK_CHUNK = 512
+
+
+class Surrogate(Protocol):
+    """Sampling + fitting strategy of a perturbation explainer."""
+
+    name: str
+    link: Link
+
+    def sample(self, n_players: int, n_samples: int, rng: np.random.Generator,
+               keep_prob: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Masks (M, D) bool (True = player kept) and their regression weights (M,)."""
+        ...
+
+    def n_masks(self, n_players: int, n_samples: int) -> int:
+        """How many masks :meth:`sample` returns for ``n_players`` players offered ``n_samples``."""
+        ...
+
+    def fit(self, masks: np.ndarray, outputs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """One attribution per player from model outputs (M,) on the masks."""
+        ...
+
+
+def apply_link(p: np.ndarray, link: Link) -> np.ndarray:
+    """Map probabilities through the link (logit clipped away from 0 and 1)."""
+    if link == "identity":
+        return np.asarray(p, dtype=np.float64)
+    if link == "logit":
+        return _logit(np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7))
+    raise ConfigurationError(f"link must be 'identity' or 'logit', got {link!r}")
 
 
 @dataclass
@@ -125,6 +156,22 @@ def explain_two_level(
         lead_weights[int(j)] = surrogate.fit(lead_masks, lead_outputs, lead_w)
         evaluations += len(lead_masks)
     return TwoLevelResult(event_weights, [int(j) for j in order], lead_weights, evaluations)
+
+
+def two_level_grid(result: TwoLevelResult, n_leads: int, fill: str = "share") -> np.ndarray:
+    """(n_events, L) weights of a hierarchical game: each top event's lead weights, and for every
+    other event its event weight spread over the leads (the events outside the top k get no lead
+    game). ``fill="share"``: an equal share w / L per lead (lead-level weights inside an event add
+    up to about the event's weight, so the shares are on their scale); ``"profile"``: w times the
+    mean share of |lead weight| each lead holds in the top events."""
+    grid = np.repeat(result.event_weights[:, None] / n_leads, n_leads, axis=1)
+    if fill == "profile" and result.lead_weights:
+        shares = [np.abs(w) / np.abs(w).sum() for w in result.lead_weights.values() if np.abs(w).sum() > 0]
+        if shares:
+            grid = result.event_weights[:, None] * np.mean(shares, axis=0)[None, :]
+    for j, weights in result.lead_weights.items():
+        grid[j] = weights
+    return grid
 
 
 def explain_flat(

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.explain import config as class_config
-from ecgxai.explain.explainers import ExplainParams, explain_record
+from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.fusion import fuse_lime_timeshap_payload
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.settings import ExplainParams
 from ecgxai.io.preprocessing import preprocess_for_model
 from ecgxai.models.base import Classifier
 from ecgxai.models.loader import load_model
@@ -30,18 +31,22 @@ from ecgxai.models.loader import load_model
 log = logging.getLogger(__name__)
 
 ExplainClass = Literal["force", "pred"]
-JSON_COLUMNS = ("perlead_spans", "lead_scores", "event_spans", "params", "meta")
+JSON_COLUMNS = ("perlead_spans", "lead_scores", "event_spans", "params", "meta", "attribution")
 TABLE_COLUMNS = ["group_class", "sel_idx", "record", "filename", "target_code", "target_label",
                  "method_label", "probability", "model_evaluations", "seconds", "seed",
                  "page_seconds", "top5_leads", *JSON_COLUMNS, "error"]
+#: The columns of the tables ``explain`` writes beside the payload files (which hold the maps).
+RUN_TABLE_COLUMNS = [column for column in TABLE_COLUMNS if column != "attribution"]
 
 
-def explanation_row(group_class: str, sel_idx: int, filename: str, explanation: Explanation
-                    ) -> dict[str, Any]:
-    """One result-table row: scalars as columns, structures as JSON text (never pickles)."""
+def explanation_row(group_class: str, sel_idx: int, filename: str, explanation: Explanation,
+                    with_map: bool = True) -> dict[str, Any]:
+    """One result-table row: scalars as columns, structures as JSON text (never pickles); the
+    attribution map too unless ``with_map`` is False (it is about 100 KB of text)."""
     payload = explanation.to_payload()
     row = {key: payload[key] for key in TABLE_COLUMNS if key in payload and key not in JSON_COLUMNS}
-    row.update({key: json.dumps(payload[key]) for key in JSON_COLUMNS})
+    row.update({key: json.dumps(payload.get(key)) for key in JSON_COLUMNS
+                if with_map or key != "attribution"})
     row.update(group_class=str(group_class), sel_idx=int(sel_idx), filename=str(filename),
                top5_leads=",".join(explanation.top5_leads), error=None)
     return row

@@ -19,9 +19,11 @@ from typing import Any
 import pandas as pd
 
 from ecgxai.errors import ConfigurationError, ECGXAIError
-from ecgxai.explain.explainers import METHODS, ExplainParams, explain_record
+from ecgxai.explain.explainers import explain_record
+from ecgxai.explain.methods import METHODS
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.pipeline import TABLE_COLUMNS, explanation_row, fuse_for_class
+from ecgxai.explain.pipeline import RUN_TABLE_COLUMNS, explanation_row, fuse_for_class
+from ecgxai.explain.settings import ExplainParams
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.io.records import record_base, signal_file_of
 from ecgxai.models.base import Classifier
@@ -102,7 +104,8 @@ class _Outcome:
     errors: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def add(self, position: int, item: WorkItem, explanation: Explanation) -> None:
-        self.rows[position] = explanation_row(item.group_class, item.sel_idx, item.filename, explanation)
+        self.rows[position] = explanation_row(item.group_class, item.sel_idx, item.filename, explanation,
+                                              with_map=False)
 
     def fail(self, position: int, item: WorkItem, error: BaseException | TaskFailure) -> None:
         failure = error if isinstance(error, TaskFailure) else TaskFailure.from_exception(error)
@@ -111,7 +114,7 @@ class _Outcome:
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Rows and errors in work-item order, whatever order the workers finished in."""
-        return (pd.DataFrame([self.rows[k] for k in sorted(self.rows)], columns=TABLE_COLUMNS),
+        return (pd.DataFrame([self.rows[k] for k in sorted(self.rows)], columns=RUN_TABLE_COLUMNS),
                 pd.DataFrame([self.errors[k] for k in sorted(self.errors)], columns=ERROR_COLUMNS))
 
 

@@ -1,4 +1,8 @@
-"""Turn attributions into the payload's per-lead spans and lead rankings."""
+"""Turn attributions into the payload's per-lead spans and lead rankings (the original format).
+
+Spans are what the original toolkit kept of an explanation: the top events by |weight|, on the
+top leads by span mass. :func:`spans_from_attribution` derives them from a whole map.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.payload import Span
 
 Event = tuple[int, int]
 
 
-def event_span(event: Event, fs: float, weight: float) -> Span:
-    """(start_sec, end_sec, weight) of an event in samples."""
-    return (event[0] / fs, event[1] / fs, float(weight))
+def event_span(event: Event, fs: float, weight: float, start_sec: float = 0.0) -> Span:
+    """(start_sec, end_sec, weight) of an event in samples at ``fs``, on a time axis from ``start_sec``."""
+    return (start_sec + event[0] / fs, start_sec + event[1] / fs, float(weight))
 
 
 def dense_to_event_lead(attribution: np.ndarray, events: Sequence[Event]) -> np.ndarray:
@@ -28,7 +33,7 @@ def lead_ranking(weights: Mapping[str, Sequence[Span]]) -> dict[str, float]:
 
 def spans_from_grid(
     grid: np.ndarray, events: Sequence[Event], fs: float, lead_names: Sequence[str],
-    keep_leads: int | None = 5, event_subset: Sequence[int] | None = None,
+    keep_leads: int | None = 5, event_subset: Sequence[int] | None = None, start_sec: float = 0.0,
 ) -> tuple[dict[str, list[Span]], dict[str, float], list[str]]:
     """Per-lead spans, lead scores and top leads from an (n_events, L) weight grid.
 
@@ -37,7 +42,7 @@ def spans_from_grid(
     reported for every lead.
     """
     rows = range(len(events)) if event_subset is None else event_subset
-    spans = {lead: [event_span(events[j], fs, grid[j, i]) for j in rows]
+    spans = {lead: [event_span(events[j], fs, grid[j, i], start_sec) for j in rows]
              for i, lead in enumerate(lead_names)}
     scores = lead_ranking(spans)
     ranked = sorted(lead_names, key=lambda lead: (-scores[lead], list(lead_names).index(lead)))
@@ -55,23 +60,33 @@ def spans_from_dense(
     ``topk_events`` only the events with the largest |weight| give spans, as the
     perturbation explainers do. Returns (spans, lead scores, top leads, event spans).
     """
-    return spans_from_event_grid(dense_to_event_lead(attribution, events), events, fs, lead_names,
-                                 keep_leads, topk_events)
+    grid = dense_to_event_lead(attribution, events)
+    return spans_from_event_grid(grid, grid.sum(axis=1), events, fs, lead_names, keep_leads, topk_events)
 
 
 def spans_from_event_grid(
-    grid: np.ndarray, events: Sequence[Event], fs: float, lead_names: Sequence[str],
-    keep_leads: int | None = 5, topk_events: int | None = None,
+    grid: np.ndarray, event_weights: np.ndarray, events: Sequence[Event], fs: float,
+    lead_names: Sequence[str], keep_leads: int | None = 5, topk_events: int | None = None,
+    start_sec: float = 0.0,
 ) -> tuple[dict[str, list[Span]], dict[str, float], list[str], list[Span]]:
-    """Spans for a full (n_events, L) weight grid (a dense attribution summed per event, or a
-    flat perturbation game over every cell): event weights are row sums, and with
-    ``topk_events`` only the events with the largest |weight| give spans.
+    """Spans for a full (n_events, L) weight grid with one weight per event: with ``topk_events``
+    only the events with the largest |event weight| give spans (all when None).
     Returns (spans, lead scores, top leads, event spans).
     """
-    event_weights = grid.sum(axis=1)
     subset = None
     if topk_events is not None:
         subset = np.argsort(-np.abs(event_weights), kind="stable")[:topk_events].tolist()
-    spans, scores, kept = spans_from_grid(grid, events, fs, lead_names, keep_leads, subset)
-    events_out = [event_span(e, fs, w) for e, w in zip(events, event_weights, strict=True)]
+    spans, scores, kept = spans_from_grid(grid, events, fs, lead_names, keep_leads, subset, start_sec)
+    events_out = [event_span(e, fs, w, start_sec) for e, w in zip(events, event_weights, strict=True)]
     return spans, scores, kept, events_out
+
+
+def spans_from_attribution(
+    attribution: Attribution, keep_leads: int | None = 5, topk_events: int | None = 5,
+) -> tuple[dict[str, list[Span]], dict[str, float], list[str], list[Span]]:
+    """The original payload's spans, lead scores, top leads and event spans of a whole map: its
+    segments summed per lead, the top ``topk_events`` segments by the method's event weight
+    (:meth:`Attribution.event_weights`), on the top ``keep_leads`` leads, in record seconds."""
+    return spans_from_event_grid(attribution.segment_values(), attribution.event_weights(),
+                                 [tuple(e) for e in attribution.segments.tolist()], attribution.model_fs,
+                                 attribution.lead_names, keep_leads, topk_events, attribution.start_sec)

@@ -1,0 +1,44 @@
+"""Every explanation method, one class per file, found by name in :data:`EXPLAINERS`.
+
+To add a method: write one file here with a class derived from
+:class:`~ecgxai.explain.methods.base.GradientExplainer` (per-sample attributions of a batch) or
+:class:`~ecgxai.explain.methods.base.PerturbationExplainer` (a surrogate played over events and
+leads), or :class:`~ecgxai.explain.methods.base.Explainer` itself, and add it to :data:`EXPLAINERS`.
+"""
+
+from __future__ import annotations
+
+from ecgxai.errors import ConfigurationError
+from ecgxai.explain.methods.base import Explainer, ExplainInput, GradientExplainer, PerturbationExplainer
+from ecgxai.explain.methods.gradcam import GradCam
+from ecgxai.explain.methods.gradient_x_input import GradientXInput
+from ecgxai.explain.methods.integrated_gradients import IntegratedGradients
+from ecgxai.explain.methods.lime import Lime
+from ecgxai.explain.methods.occlusion import Occlusion
+from ecgxai.explain.methods.shapley_sampling import ShapleySampling
+from ecgxai.explain.methods.smoothgrad import SmoothGrad
+from ecgxai.explain.methods.timeshap import TimeShap
+
+#: Registry: method name -> explainer class.
+EXPLAINERS: dict[str, type[Explainer]] = {cls.name: cls for cls in (
+    Lime, TimeShap, IntegratedGradients, GradientXInput, GradCam, Occlusion, ShapleySampling, SmoothGrad,
+)}
+METHODS: tuple[str, ...] = tuple(EXPLAINERS)
+GRADIENT_METHODS: tuple[str, ...] = tuple(name for name, cls in EXPLAINERS.items()
+                                          if issubclass(cls, GradientExplainer))
+PERTURBATION_METHODS: tuple[str, ...] = tuple(name for name, cls in EXPLAINERS.items()
+                                              if issubclass(cls, PerturbationExplainer))
+#: The payload's ``method_label`` of each method.
+METHOD_LABELS: dict[str, str] = {name: cls.label for name, cls in EXPLAINERS.items()}
+
+
+def get_explainer(name: str) -> type[Explainer]:
+    """The explainer class registered as ``name``; an unknown name is a ConfigurationError."""
+    try:
+        return EXPLAINERS[name]
+    except (KeyError, TypeError):
+        raise ConfigurationError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None
+
+
+__all__ = ["EXPLAINERS", "GRADIENT_METHODS", "METHODS", "METHOD_LABELS", "PERTURBATION_METHODS",
+           "ExplainInput", "Explainer", "GradientExplainer", "PerturbationExplainer", "get_explainer"]
