@@ -89,6 +89,7 @@ def _model_inputs(
 
 
 def _batches(items: Iterable[tuple[int, ModelInput]], size: int) -> Iterator[list[tuple[int, ModelInput]]]:
+    """Consecutive lists of at most ``size`` items, so stretches of several records share a batch."""
     batch: list[tuple[int, ModelInput]] = []
     for item in items:
         batch.append(item)
