@@ -72,6 +72,7 @@ def train(args: argparse.Namespace) -> dict:
         "class_labels": [class_name(code) for code in SYNTH_CODES],
         "units": "mV",
         "input_length": int(x_train.shape[1]),
+        "fs": 500,
         "lead_names": list(STANDARD_LEADS),
         "input_convention": "signal in mV, 500 Hz, shape (5000, 12) = (time, leads) in the standard "
                             "lead order; shorter records zero-padded at the end, longer ones cut",

@@ -40,6 +40,15 @@ STANDARD_LEADS: tuple[str, ...] = (
     "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
 )
 
+#: The lead sets of the PhysioNet/CinC Challenge 2021, by number of leads.
+CHALLENGE_LEAD_SETS: dict[int, tuple[str, ...]] = {
+    12: STANDARD_LEADS,
+    6: ("I", "II", "III", "aVR", "aVL", "aVF"),
+    4: ("I", "II", "III", "V2"),
+    3: ("I", "II", "V2"),
+    2: ("I", "II"),
+}
+
 #: Record x class sections an HTML report draws by default: each adds, per method, a 12-lead
 #: chart of ~0.23 MB that takes ~3 s to rasterise (the metric summaries always cover every record).
 REPORT_MAX_RECORDS: int = 20

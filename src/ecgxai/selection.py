@@ -6,6 +6,11 @@ present among the model's classes. Candidates need that probability >=
 ``y_true`` is given, a positive label for any alias. ``k_per_class`` candidates are
 drawn at random with the seed; when fewer exist, the ``k`` most probable
 duration-eligible records are taken instead (marked ``selected_by="fallback"``).
+
+Given the stretches each row was predicted on (a ``predict --windows`` table: several rows per
+record), each record competes with its stretch of highest probability for the target, the
+duration limit applies to the stretch, and the selection says which stretch (``start_sec``,
+``end_sec``) to explain.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SELECTION_COLUMNS = ["group_class", "group_name", "filename", "record", "sel_idx", "duration_sec",
                      "prob_meta", "alias_code", "selected_by"]
+#: Selection columns naming the stretch of the record chosen, when the rows were predicted on stretches.
+STRETCH_COLUMNS = ["start_sec", "end_sec"]
 
 
 def build_selection_df_with_aliases(
@@ -42,11 +49,15 @@ def build_selection_df_with_aliases(
     random_seed: int | None = None,
     max_duration_sec: float | None = 20.0,
     duration_cache_path: str | Path | None = None,
+    stretches: np.ndarray | Sequence[tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Selection table: ``k_per_class`` records per target with the columns in SELECTION_COLUMNS.
 
     ``sel_idx`` indexes ``ecg_filenames``/``probs``. Records whose duration cannot
-    be read (or whose probabilities are NaN) are never selected.
+    be read (or whose probabilities are NaN) are never selected. ``stretches`` holds each row's
+    (start_sec, end_sec); rows of the same record then compete, per target, through the one with
+    the highest probability, ``max_duration_sec`` limits the stretch rather than the record, and
+    the table gains the STRETCH_COLUMNS.
     """
     class_names = [str(c) for c in class_names]
     probs = np.asarray(probs, dtype=np.float64)
@@ -58,29 +69,62 @@ def build_selection_df_with_aliases(
     if k_per_class < 1:
         raise ConfigurationError(f"k_per_class must be >= 1, got {k_per_class}")
     meta = validate_target_meta(TARGET_META if target_meta is None else target_meta, class_names)
-    durations = record_durations(ecg_filenames, duration_cache_path)
+    spans = _check_stretches(stretches, len(ecg_filenames))
+    records = [str(record_base(name)) for name in ecg_filenames]
+    unique = list(dict.fromkeys(records))
+    by_record = dict(zip(unique, record_durations(unique, duration_cache_path), strict=True))
+    durations = np.array([by_record[r] for r in records], dtype=np.float64)
     eligible = np.isfinite(durations)
     if max_duration_sec is not None:
-        eligible &= durations <= max_duration_sec
+        eligible &= (durations if spans is None else spans[:, 1] - spans[:, 0]) <= max_duration_sec
     seed = config.resolve_seed(random_seed)
     frames = [
         _select_group(code, entry, ecg_filenames, probs, class_names, y_true, durations, eligible,
-                      k_per_class, min_prob, seed)
+                      k_per_class, min_prob, seed, None if spans is None else records)
         for code, entry in meta.items()
     ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SELECTION_COLUMNS)
+    columns = SELECTION_COLUMNS + ([] if spans is None else STRETCH_COLUMNS)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    if spans is not None and len(table):
+        table[STRETCH_COLUMNS] = spans[table["sel_idx"].to_numpy(dtype=int)]
+    return table
+
+
+def _check_stretches(stretches: Any, n_rows: int) -> np.ndarray | None:
+    """``stretches`` as an (n_rows, 2) float array of (start_sec, end_sec), or None when not given."""
+    if stretches is None:
+        return None
+    spans = np.asarray(stretches, dtype=np.float64)
+    if spans.shape != (n_rows, 2):
+        raise ConfigurationError(f"stretches has shape {spans.shape}, expected ({n_rows}, 2) rows x "
+                                 "(start_sec, end_sec)")
+    return spans
+
+
+def _best_stretches(records: Sequence[str], scores: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Mask of each record's usable row with the highest score (the earliest one on ties)."""
+    best: dict[str, int] = {}
+    for i in np.flatnonzero(usable):
+        if records[i] not in best or scores[i] > scores[best[records[i]]]:
+            best[records[i]] = int(i)
+    mask = np.zeros(len(scores), dtype=bool)
+    mask[list(best.values())] = True
+    return mask
 
 
 def _select_group(
     code: str, entry: Mapping[str, Any], filenames: Sequence[str | Path], probs: np.ndarray,
     class_names: list[str], y_true: np.ndarray | None, durations: np.ndarray,
-    eligible: np.ndarray, k: int, min_prob: float, seed: int,
+    eligible: np.ndarray, k: int, min_prob: float, seed: int, records: Sequence[str] | None,
 ) -> pd.DataFrame:
-    """Rows for one target group, sorted by probability (highest first)."""
+    """Rows for one target group, sorted by probability (highest first); with ``records`` (the
+    record of each row) only each record's most probable row takes part."""
     columns = [class_names.index(a) for a in entry["aliases"] if a in class_names]
     alias_probs = probs[:, columns]
     group_prob = alias_probs.max(axis=1)  # NaN only for records whose prediction failed
     usable = eligible & np.isfinite(group_prob)
+    if records is not None:
+        usable &= _best_stretches(records, group_prob, usable)
     candidates = usable & (group_prob >= min_prob)
     if y_true is not None:
         candidates &= np.asarray(y_true)[:, columns].max(axis=1) > 0

@@ -24,6 +24,7 @@ from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_met
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
 from ecgxai.io.manifest import file_sha256, update_manifest
+from ecgxai.io.records import record_base
 from ecgxai.models.base import Classifier
 from ecgxai.models.zoo import ARCHITECTURES
 from ecgxai.parallel import Execution
@@ -35,11 +36,19 @@ PREDICT_EXAMPLES = """examples:
   ecgxai predict data/records --model model.keras --out probs.csv
   ecgxai predict A0001.mat A0002.mat --model resnet_final_weights.h5 \\
       --architecture physionet2020_resnet --classes snomed_classes.txt --out probs.parquet
+  ecgxai predict holter/ --model model.keras --windows --out probs.csv
+Records at another sampling rate than the model's are resampled to it (the rate comes from
+load_model's fs, the model card's "fs" or the zoo). Each record gives its first stretch of the
+model's length; --start SECONDS takes the stretch from there, --windows every stretch over the
+whole record (--window-stride SECONDS apart, default the model's length), one row each, with
+start_sec and end_sec columns.
 """
 SELECT_EXAMPLES = """examples:
   ecgxai select --probs probs.csv --out selection.csv
   ecgxai select --probs probs.csv --targets 164889003 59118001 --k 3 --min-prob 0.9 \\
       --require-label --out selection.csv
+Given a table with start_sec/end_sec (predict --start or --windows), each record competes with
+its most probable stretch per target and the selection names that stretch.
 """
 EXPLAIN_EXAMPLES = """examples:
   ecgxai explain --model model.keras --method lime --selection selection.csv --out runs/lime
@@ -128,7 +137,8 @@ def _file_input(path: Path | None) -> dict | None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Probabilities for every record; bad records are reported and skipped."""
+    """Probabilities for every record (or stretch of it); bad records are reported and skipped."""
+    from ecgxai.models.inputs import Stretches
     from ecgxai.models.loader import load_model
     from ecgxai.models.predict import predict_records
 
@@ -138,11 +148,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     records = find_records(*args.records)
     if not records:
         raise ECGXAIError(f"no records found in {' '.join(map(str, args.records))}")
+    stretches = Stretches.choose(args.start, args.windows, args.window_stride)
     result = predict_records(model, records, batch_size=args.batch_size, progress=not args.quiet,
-                             execution=execution, allow_default_fs=args.allow_default_fs)
+                             execution=execution, allow_default_fs=args.allow_default_fs,
+                             start=args.start, windows=args.windows, window_stride=args.window_stride)
     write_table(result.probs, args.out)
     update_manifest(args.out.parent, "predict", {args.out.name: {
-        **_model_settings(args, model), "inputs": _record_inputs(args.records, records),
+        **_model_settings(args, model), "model_fs": model.fs,
+        "record_fs": {f"{fs:g}": n for fs, n in result.record_rates.items()},
+        "stretches": stretches.describe(), "inputs": _record_inputs(args.records, records),
         "batch_size": args.batch_size, "execution": execution.describe(),
         "rows": len(result.probs), "failed": len(result.errors)}})
     return _report_failures(result.errors, args.out, len(records), "predict")
@@ -161,23 +175,39 @@ def _target_meta(args: argparse.Namespace) -> dict:
     return TARGET_META
 
 
+def _labels(paths: Sequence[str], class_names: Sequence[str]) -> np.ndarray:
+    """Multi-hot ``#Dx`` labels of each row's record (a record may have several rows, one per stretch)."""
+    index = index_records(*dict.fromkeys(paths))
+    dx = dict(zip(index["path"], index["dx"].fillna(""), strict=True))
+    return build_y_true_from_labels([dx.get(str(record_base(p)), "") for p in paths], class_names)
+
+
+def _stretches(probs, source: Path) -> np.ndarray | None:
+    """Each row's (start_sec, end_sec) when the table has them (``predict --start`` or ``--windows``)."""
+    given = [c for c in ("start_sec", "end_sec") if c in probs.columns]
+    if not given:
+        return None
+    if len(given) == 1:
+        raise ECGXAIError(f"{source}: has {given[0]} without its partner; needs both start_sec and end_sec")
+    return probs[["start_sec", "end_sec"]].to_numpy(dtype=np.float64)
+
+
 def cmd_select(args: argparse.Namespace) -> int:
     """Selection table from a probabilities table written by ``ecgxai predict``."""
+    from ecgxai.models.predict import ID_COLUMNS
     from ecgxai.selection import build_selection_df_with_aliases
 
     probs = read_table(args.probs, dtype={"record": str, "path": str})
     if not {"record", "path"} <= set(probs.columns):
         raise ECGXAIError(f"{args.probs}: needs 'record' and 'path' columns (from ecgxai predict)")
-    class_names = [c for c in probs.columns if c not in ("record", "path")]
+    class_names = [c for c in probs.columns if c not in ID_COLUMNS]
     meta = validate_target_meta(_target_meta(args), class_names)
-    y_true = None
-    if args.require_label:
-        index = index_records(*probs["path"])
-        y_true = build_y_true_from_labels(index["dx"].fillna(""), class_names)
+    y_true = _labels(list(probs["path"]), class_names) if args.require_label else None
     selection = build_selection_df_with_aliases(
         list(probs["path"]), probs[class_names].to_numpy(dtype=np.float64), class_names, meta,
         y_true=y_true, k_per_class=args.k, min_prob=args.min_prob, random_seed=args.seed,
         max_duration_sec=args.max_duration, duration_cache_path=args.duration_cache,
+        stretches=_stretches(probs, args.probs),
     )
     write_table(selection, args.out)
     log.info("select: %d rows -> %s", len(selection), args.out)
@@ -373,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--allow-default-fs", action="store_true",
                    help="read a .mat without header at 500 Hz (the original's fallback)")
+    stretch = p.add_mutually_exclusive_group()
+    stretch.add_argument("--start", type=float, metavar="SECONDS",
+                         help="predict the stretch from this many seconds into each record (default 0)")
+    stretch.add_argument("--windows", action="store_true",
+                         help="predict every stretch of the model's length over each record, one row each")
+    p.add_argument("--window-stride", type=float, metavar="SECONDS",
+                   help="seconds between window starts (default: the model's length)")
     p.add_argument("--out", required=True, type=Path, help="probabilities table (.csv or .parquet)")
     p.set_defaults(func=cmd_predict)
 
@@ -384,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--target-meta", type=Path, help="JSON: code -> {name, aliases}")
     s.add_argument("--k", type=int, default=5, help="records per target (default 5)")
     s.add_argument("--min-prob", type=float, default=0.85)
-    s.add_argument("--max-duration", type=float, default=20.0, help="seconds (default 20)")
+    s.add_argument("--max-duration", type=float, default=20.0,
+                   help="longest record (or stretch, for a table with start_sec/end_sec) in seconds "
+                        "(default 20)")
     s.add_argument("--seed", type=int, default=None, help=f"default {config.RANDOM_SEED}")
     s.add_argument("--require-label", action="store_true",
                    help="only records whose header #Dx has the target (or an alias)")

@@ -10,7 +10,16 @@ from ecgxai.io.classes import (
     validate_target_meta,
 )
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, import_key_data, index_records
-from ecgxai.io.preprocessing import load_mat_TF, preprocess_for_model, to_model_input
+from ecgxai.io.preprocessing import (
+    ModelInput,
+    load_mat_TF,
+    model_input,
+    model_input_windows,
+    model_inputs,
+    preprocess_for_model,
+    record_windows,
+    to_model_input,
+)
 from ecgxai.io.records import Record, read_record
 
 __all__ = [
@@ -18,6 +27,7 @@ __all__ = [
     "SCORED_CODES",
     "TARGET_META",
     "DiagnosisClass",
+    "ModelInput",
     "Record",
     "build_y_true_from_labels",
     "find_records",
@@ -26,8 +36,12 @@ __all__ = [
     "load_class_names",
     "load_mat_TF",
     "make_target_meta",
+    "model_input",
+    "model_input_windows",
+    "model_inputs",
     "preprocess_for_model",
     "read_record",
+    "record_windows",
     "to_model_input",
     "validate_target_meta",
 ]

@@ -23,7 +23,7 @@ from ecgxai.errors import (
     NotDifferentiableError,
     UnknownClassError,
 )
-from ecgxai.io.records import Units, check_units
+from ecgxai.io.records import Units, check_fs, check_units
 
 OutputActivation = Literal["sigmoid", "softmax"] | None
 Score = Literal["logit", "probability"]
@@ -74,6 +74,7 @@ class Classifier:
         batch_size: int = DEFAULT_BATCH_SIZE,
         output_activation: OutputActivation = None,
         source: str = "",
+        fs: float | None = None,
     ) -> None:
         check_units(units)
         if output_activation not in (None, "sigmoid", "softmax"):
@@ -91,6 +92,7 @@ class Classifier:
         self.batch_size = int(batch_size)
         self.output_activation = output_activation
         self.source = source or type(self).__name__
+        self.fs = None if fs is None else check_fs(fs)  # input sampling rate in Hz; None = unknown
         self.counter = CallCounter()
         self.spec: Any = None  # a models.spec.ModelSpec when loaded from a file (parallel runs need one)
 
@@ -203,6 +205,7 @@ class Classifier:
             "lead_names": None if self.lead_names is None else list(self.lead_names),
             "units": self.units,
             "output_activation": self.output_activation,
+            "fs": self.fs,
         }
 
     def __repr__(self) -> str:

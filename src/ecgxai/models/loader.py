@@ -15,7 +15,7 @@ from ecgxai import config
 from ecgxai.errors import ConfigurationError, ModelLoadError, ModelOutputError
 from ecgxai.io.classes import SCORED_CODES, load_class_names
 from ecgxai.io.files import read_json_object
-from ecgxai.io.records import Units
+from ecgxai.io.records import Units, check_fs
 from ecgxai.models.base import DEFAULT_BATCH_SIZE, CallableClassifier, Classifier, OutputActivation
 from ecgxai.models.onnx_backend import InputLayout
 from ecgxai.models.spec import ModelSpec
@@ -27,7 +27,7 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 ONNX_SUFFIXES = (".onnx",)
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 #: Settings a model card (``MODEL_FILE.json`` beside the model) may supply when not passed in.
-CARD_SETTINGS = ("class_names", "units", "input_length", "lead_names", "output_activation")
+CARD_SETTINGS = ("class_names", "units", "input_length", "lead_names", "output_activation", "fs")
 
 
 def load_model(
@@ -38,6 +38,7 @@ def load_model(
     input_length: int | None = None,
     *,
     lead_names: Sequence[str] | None = None,
+    fs: float | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     output_activation: OutputActivation = None,
     input_layout: InputLayout = "NTL",
@@ -57,6 +58,10 @@ def load_model(
     ``units`` is the input convention (``adc`` raw digital values, or ``mV``);
     ``output_activation`` is ``"sigmoid"``/``"softmax"`` for models that emit logits.
     The output width is checked against the class list at load time.
+
+    ``fs`` is the sampling rate (Hz) the model was trained at (the zoo knows it for its entries);
+    records at another rate are resampled to it. When it is unknown records are taken as they are.
+    A model whose input is not 12 leads wide must be told its leads (``lead_names=`` or the card).
     """
     if isinstance(path_or_callable, Classifier):
         return path_or_callable
@@ -67,6 +72,7 @@ def load_model(
         input_length = _first_not_none(input_length, card.get("input_length"))
         lead_names = _first_not_none(lead_names, card.get("lead_names"))
         output_activation = _first_not_none(output_activation, card.get("output_activation"))
+        fs = _first_not_none(fs, card.get("fs"))
     arch = get_architecture(architecture) if architecture else None
     if input_layout not in ("NTL", "NLT"):
         raise ConfigurationError(f"input_layout must be 'NTL' or 'NLT', got {input_layout!r}")
@@ -79,16 +85,20 @@ def load_model(
     if length is not None and input_length != length:
         raise ConfigurationError(f"{source}: model input length is {length}, not {input_length}")
     n_leads = _first_not_none(n_leads, lead_names and len(lead_names), arch and arch.n_leads, 12)
+    lead_names = _first_not_none(lead_names, arch and arch.lead_names,
+                                 config.STANDARD_LEADS if n_leads == 12 else None)
+    if lead_names is None:
+        raise ConfigurationError(_unnamed_leads(source, int(n_leads), path_or_callable))
     classifier = build(
         class_names=names,
         input_length=int(input_length),
         n_leads=int(n_leads),
         units=_first_not_none(units, arch and arch.units, "adc"),
-        lead_names=_first_not_none(lead_names, arch and arch.lead_names,
-                                   config.STANDARD_LEADS if n_leads == 12 else None),
+        lead_names=lead_names,
         batch_size=batch_size,
         output_activation=output_activation,
         source=source,
+        fs=_first_not_none(fs, arch and arch.fs),
     )
     classifier.check_output_width()
     if isinstance(path_or_callable, (str, Path)):
@@ -97,7 +107,7 @@ def load_model(
             units=classifier.units, input_length=classifier.input_length,
             lead_names=classifier.lead_names, batch_size=classifier.batch_size,
             output_activation=classifier.output_activation, input_layout=input_layout,
-            safe_mode=safe_mode)
+            safe_mode=safe_mode, fs=classifier.fs)
     return classifier
 
 
@@ -109,8 +119,26 @@ def model_card_path(model_path: str | Path) -> Path:
 
 def read_model_card(model_path: str | Path) -> dict[str, Any]:
     """The model card's settings (empty when there is none); a card that cannot be read is an error."""
-    card = read_json_object(model_card_path(model_path), ModelLoadError, "model card")
-    return {key: card[key] for key in CARD_SETTINGS if card.get(key) is not None}
+    path = model_card_path(model_path)
+    card = read_json_object(path, ModelLoadError, "model card")
+    settings = {key: card[key] for key in CARD_SETTINGS if card.get(key) is not None}
+    if "fs" in settings:
+        try:
+            settings["fs"] = check_fs(settings["fs"])
+        except ConfigurationError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from None
+    return settings
+
+
+def _unnamed_leads(source: str, n_leads: int, model: Any) -> str:
+    """Why a model without lead names cannot take records, and how to tell it its leads."""
+    where = "pass lead_names= to load_model"
+    if isinstance(model, (str, Path)):
+        where += f" or add \"lead_names\" to its model card {model_card_path(model)}"
+    known = config.CHALLENGE_LEAD_SETS.get(n_leads)
+    hint = f" (the Challenge 2021 {n_leads}-lead set is {', '.join(known)})" if known else ""
+    return (f"{source}: the model takes {n_leads} leads but does not say which, so records cannot be "
+            f"matched to it; {where}{hint}")
 
 
 def _first_not_none(*values: Any) -> Any:

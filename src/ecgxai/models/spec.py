@@ -29,6 +29,7 @@ class ModelSpec:
     output_activation: str | None
     input_layout: str
     safe_mode: bool
+    fs: float | None = None
 
     def load(self) -> Classifier:
         """Load the classifier this spec describes."""

@@ -29,6 +29,7 @@ class Architecture:
     units: Units
     class_names: tuple[str, ...]
     lead_names: tuple[str, ...] = config.STANDARD_LEADS
+    fs: float | None = None  # input sampling rate in Hz the weights were trained at
 
 
 def _keras_namer(prefix: str) -> Callable[[], str]:
@@ -113,6 +114,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         n_leads=12,
         units="adc",
         class_names=SCORED_CODES,
+        fs=500.0,
     ),
 }
 
