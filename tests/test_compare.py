@@ -22,11 +22,10 @@ import pytest
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.compare import (
     ALL_CLASSES,
-    BASELINE_METHOD,
+    AVERAGED,
     COMPARISON_FIGURE,
     COMPARISON_TABLE,
     LEAD_COLUMNS,
-    METRICS,
     PER_RECORD_TABLE,
     compare_methods,
 )
@@ -72,16 +71,15 @@ def assert_same(found: float, expected: float, what: str) -> None:
     assert (math.isnan(found) and math.isnan(expected)) or found == pytest.approx(expected, rel=1e-9), what
 
 
-def test_a_row_per_method_and_class_plus_all_and_baseline(run, items):
+def test_a_row_per_method_and_class_plus_all(run, items):
     table, _ = tables(run)
-    expected = {(m, c) for m in (*METHODS, BASELINE_METHOD) for c in (*CODES, ALL_CLASSES)}
+    expected = {(m, c) for m in METHODS for c in (*CODES, ALL_CLASSES)}
     assert set(zip(table["method"], table["meta_code"], strict=True)) == expected
     assert len(table) == len(expected)
     per_class = pd.Series([item.group_class for item in items]).value_counts()
     for row in table.itertuples():
         assert row.n == (len(items) if row.meta_code == ALL_CLASSES else per_class[row.meta_code])
     assert list(table.columns[:len(LEAD_COLUMNS)]) == LEAD_COLUMNS
-    assert table.loc[table["method"] == BASELINE_METHOD, "seconds_per_record"].isna().all()
 
 
 def test_cost_comes_from_the_payloads_and_the_forward_pass(run, items):
@@ -95,17 +93,17 @@ def test_cost_comes_from_the_payloads_and_the_forward_pass(run, items):
         assert row.seconds_per_record == pytest.approx(np.mean([p["seconds"] for p in payloads]))
         evaluations = np.mean([p["model_evaluations"] for p in payloads])
         assert row.evaluations_per_record == pytest.approx(evaluations)
-    explained = table[table["method"] != BASELINE_METHOD]
-    np.testing.assert_allclose(explained["forward_equivalents_per_record"],
-                               explained["seconds_per_record"] / forward, rtol=1e-9)
+    np.testing.assert_allclose(table["forward_equivalents_per_record"],
+                               table["seconds_per_record"] / forward, rtol=1e-9)
 
 
-def test_metric_means_are_the_per_record_means(run):
+def test_metric_and_baseline_means_are_the_per_record_means(run):
     table, per_record = tables(run)
     metrics = [c for c in table.columns if c not in LEAD_COLUMNS]
-    assert metrics and set(metrics) <= set(METRICS)
-    assert {m for m in METRICS if per_record[m].notna().any()} == set(metrics)  # none left out
-    for row in table[table["method"] != BASELINE_METHOD].itertuples(index=False):
+    assert metrics and set(metrics) <= set(AVERAGED)
+    assert {m for m in AVERAGED if per_record[m].notna().any()} == set(metrics)  # none left out
+    assert "random_morf_auc" in metrics and "random_pointing_game" in metrics
+    for row in table.itertuples(index=False):
         mine = per_record[per_record["method"] == row.method]
         if row.meta_code != ALL_CLASSES:
             mine = mine[mine["meta_code"] == row.meta_code]
@@ -114,20 +112,16 @@ def test_metric_means_are_the_per_record_means(run):
             assert_same(getattr(row, metric), mine[metric].mean(), f"{row.method} {row.meta_code} {metric}")
 
 
-def test_baseline_rows_score_the_random_columns_once_per_record(run):
-    table, per_record = tables(run)
-    randoms = [c for c in per_record.columns if c.startswith("random_") and c[7:] in table.columns]
-    assert "random_morf_auc" in randoms and "random_pointing_game" in randoms
-    by_record = per_record.groupby(["mat_path", "meta_code"])
-    assert (by_record[randoms].nunique() <= 1).all().all()  # the same whichever method was scored
-    once = by_record[randoms].first().reset_index()
-    for row in table[table["method"] == BASELINE_METHOD].itertuples(index=False):
-        mine = once if row.meta_code == ALL_CLASSES else once[once["meta_code"] == row.meta_code]
-        assert len(mine) == row.n
-        for column in randoms:
-            assert_same(getattr(row, column[7:]), mine[column].mean(), f"baseline {row.meta_code} {column}")
-        without = [m for m in table.columns if m not in LEAD_COLUMNS and f"random_{m}" not in randoms]
-        assert all(math.isnan(getattr(row, m)) for m in without)
+def test_baselines_are_shared_by_methods_of_one_resolution_only(run):
+    _, per_record = tables(run)
+    randoms = [c for c in per_record.columns if c.startswith("random_") and per_record[c].notna().any()]
+    by_resolution = per_record.groupby(["mat_path", "meta_code", "resolution"])
+    assert (by_resolution[randoms].nunique() <= 1).all().all()  # one random map per resolution
+    sample = per_record[per_record["resolution"] == "sample"]
+    assert set(sample["method"]) == {"gradxinput", "gradcam"}
+    segment = per_record[per_record["resolution"] == "segment"].set_index(["mat_path", "meta_code"])
+    shared = sample.drop_duplicates(["mat_path", "meta_code"]).set_index(["mat_path", "meta_code"])
+    assert (segment["random_morf_auc"] != shared.loc[segment.index, "random_morf_auc"]).all()
 
 
 def stamps(run: Path) -> dict[Path, int]:
@@ -179,11 +173,11 @@ def test_command_writes_table_and_figure_and_the_report_shows_them(run, items, t
                   "--selection", tmp_path / "selection.csv", "--out", folder)
     assert proc.returncode == 0, proc.stderr
     assert stamps(folder) == before
-    assert all(method in proc.stdout for method in (*METHODS, BASELINE_METHOD))
+    assert all(method in proc.stdout for method in METHODS)
     figure = (folder / COMPARISON_FIGURE).read_text()
     assert figure.lstrip().startswith("<?xml") and "<svg" in figure
     table, _ = tables(folder)
-    assert set(table["method"]) == {*METHODS, BASELINE_METHOD}
+    assert set(table["method"]) == set(METHODS)
     settings = read_manifest(folder)["compare"]
     assert settings["methods"] == list(METHODS) and settings["items"] == len(items)
     assert settings["figure"] == COMPARISON_FIGURE and settings["inputs"]["selection"]["sha256"]
@@ -194,8 +188,9 @@ def test_command_writes_table_and_figure_and_the_report_shows_them(run, items, t
     section = re.search(r'<h2 id="comparison">Method comparison</h2>(.*?)<h2 ', page, flags=re.S)
     assert section is not None and 'href="#comparison"' in page
     assert "<svg" in section.group(1) and "<script" not in page
-    for method in (*METHODS, BASELINE_METHOD):
+    for method in METHODS:
         assert f"<td>{method}</td>" in section.group(1)
+    assert "random_<wbr>morf_<wbr>auc" in section.group(1)  # each method beside its own baseline
     assert page.index('id="comparison"') < page.index('id="settings"') < page.index('id="metrics"')
 
 

@@ -17,14 +17,15 @@ import pytest
 import ecgxai
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.faithfulness import (
-    cell_scores,
-    random_attribution,
+    cell_intervals,
+    cell_sums,
     random_ranking_curves,
     ranking_curves,
     targeted_deletion,
     zero_intervals,
     zero_intervals_batch,
 )
+from ecgxai.explain.relevance import random_spans, span_relevance
 
 FS, T, LEADS = 100, 500, ("I", "II", "V1")
 PLANT_LEAD, PLANT_START, PLANT_END = 1, 200, 300    # lead II, 2.0-3.0 s
@@ -339,27 +340,33 @@ def test_insertion_of_the_perfect_attribution_reaches_p0_quickly():
     assert np.mean([c["insertion_auc"] for c in chance]) < result["insertion_auc"] - 0.2
 
 
-def test_cell_scores_are_overlap_times_signed_weight():
-    edges = np.array([[0.0, 0.1], [0.1, 0.2], [0.2, 0.3]])
+def test_cell_sums_add_the_relevance_of_each_cell():
     spans = {"I": [(0.05, 0.25, 2.0)], "II": [(0.0, 0.3, -1.0), (0.1, 0.2, 0.5)]}
-    np.testing.assert_allclose(cell_scores(spans, RANK_LEADS, edges),
-                               [[0.1, 0.2, 0.1], [-0.1, -0.05, -0.1]], atol=1e-12)
+    dense = span_relevance(spans, RANK_LEADS, 30, FS)          # each span's weight on every sample
+    # overlap x weight x FS samples per second: I 5, 10, 5 samples of 2.0; II -1 with +0.5 in the middle
+    np.testing.assert_allclose(cell_sums(dense, FS, 0.3), [[10.0, 20.0, 10.0], [-10.0, -5.0, -10.0]],
+                               atol=1e-12)
 
 
-def test_ties_are_broken_by_lead_order_then_time_and_duration_limits_the_cells():
+def test_ties_are_broken_in_a_seeded_random_order_and_duration_limits_the_cells():
     model, recorder = recording_model(linear_cells, input_length=RANK_T, leads=RANK_LEADS)
     result = ranking_curves(model, rank_ones(), FS, RANK_LEADS, 0, {}, duration_sec=0.5,
-                            steps=(0.2, 0.5))
+                            steps=(0.2, 0.5), tie_rng=np.random.default_rng(5))
     assert result["n_cells"] == 10 and result["cells_per_step"] == [0, 2, 5]
     assert len(recorder.calls) == 1
     batch = recorder.calls[0]   # x, MoRF x 2, LeRF x 2, all-zero, insertion x 2
-    first_two = hand_mask([("I", 0.0, 0.1), ("I", 0.1, 0.2)], RANK_T, RANK_LEADS)
-    first_five = hand_mask([("I", 0.0, 0.5)], RANK_T, RANK_LEADS)
+    cells = cell_intervals(RANK_LEADS, 0.5)
+    order = np.argsort(np.random.default_rng(5).permutation(10))   # every score ties: the permutation decides
+    first_two = hand_mask([cells[i] for i in order[:2]], RANK_T, RANK_LEADS)
+    first_five = hand_mask([cells[i] for i in order[:5]], RANK_T, RANK_LEADS)
     np.testing.assert_array_equal(batch[1] == 0, first_two)
     np.testing.assert_array_equal(batch[2] == 0, first_five)
     np.testing.assert_array_equal(batch[3] == 0, first_two)
     assert not batch[5].any()
     np.testing.assert_array_equal(batch[7] != 0, first_five)
+    # never lead order: over seeds, the first cell deleted lies on either lead
+    firsts = {cells[int(np.argsort(np.random.default_rng(s).permutation(10))[0])][0] for s in range(20)}
+    assert firsts == set(RANK_LEADS)
 
 
 def test_ranking_curves_go_to_the_model_as_one_batch():
@@ -373,9 +380,9 @@ def test_ranking_curves_go_to_the_model_as_one_batch():
 
 
 def test_random_attribution_is_seeded_and_covers_every_cell():
-    first = random_attribution(RANK_LEADS, 1.0, 0.1, np.random.default_rng(3))
-    assert first == random_attribution(RANK_LEADS, 1.0, 0.1, np.random.default_rng(3))
-    assert first != random_attribution(RANK_LEADS, 1.0, 0.1, np.random.default_rng(4))
+    first = random_spans(RANK_LEADS, 1.0, 0.1, np.random.default_rng(3))
+    assert first == random_spans(RANK_LEADS, 1.0, 0.1, np.random.default_rng(3))
+    assert first != random_spans(RANK_LEADS, 1.0, 0.1, np.random.default_rng(4))
     assert set(first) == set(RANK_LEADS) and all(len(spans) == 10 for spans in first.values())
     assert first["II"][9][:2] == pytest.approx((0.9, 1.0))
     weights = [w for spans in first.values() for _, _, w in spans]

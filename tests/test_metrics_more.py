@@ -26,7 +26,6 @@ from ecgxai.evaluate.faithfulness import (
     noisy_linear_imputation,
     pearson,
     ranking_curves,
-    relevance_map,
     road_morf,
     subset_score_drops,
     zero_imputation,
@@ -47,6 +46,7 @@ from ecgxai.evaluate.robustness import (
 )
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import relevance_of, span_relevance
 from ecgxai.io.preprocessing import to_model_input
 from ecgxai.io.records import read_record
 from ecgxai.models import load_model
@@ -105,12 +105,12 @@ def test_no_positive_relevance_or_no_mask_gives_nan():
         pointing_game(relevance, mask.T)
 
 
-def test_relevance_map_is_signed_per_sample():
+def test_span_relevance_is_signed_per_sample():
     # fs 10: (0.1, 0.3) covers samples 1, 2; (0.2, 0.4) samples 2, 3
-    dense = relevance_map({"I": [(0.1, 0.3, 2.0), (0.2, 0.4, -0.5)], "X": [(0.0, 0.4, 9.0)]},
+    dense = span_relevance({"I": [(0.1, 0.3, 2.0), (0.2, 0.4, -0.5)], "X": [(0.0, 0.4, 9.0)]},
                           ["I", "II"], 5, 10.0)
     np.testing.assert_array_equal(dense, [[0, 0], [2, 0], [1.5, 0], [-0.5, 0], [0, 0]])
-    assert relevance_map({"I": [(0.1, 0.3, -2.0)]}, ["I"], 5, 10.0, absolute=True)[1, 0] == 2.0
+    assert span_relevance({"I": [(0.1, 0.3, -2.0)]}, ["I"], 5, 10.0, absolute=True)[1, 0] == 2.0
 
 
 # --- faithfulness correlation -----------------------------------------------------------------
@@ -177,7 +177,7 @@ def _true_spans(weights: np.ndarray) -> dict[str, list[tuple[float, float, float
 
 def test_faithfulness_correlations_on_a_linear_classifier():
     ones = np.ones((T, 2), dtype=np.float32)
-    maps = {name: relevance_map(_true_spans(sign * W_CELLS), LEADS, T, FS)
+    maps = {name: span_relevance(_true_spans(sign * W_CELLS), LEADS, T, FS)
             for name, sign in (("true", 1), ("negated", -1))}
     model = _cell_model()
     before = model.counter.forward_samples
@@ -297,11 +297,11 @@ def demo_model():
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory, demo_model) -> dict[str, Explanation]:
-    """An RBBB record with its planted mask, explained by gradient x input and by LIME."""
+    """An RBBB record with its planted mask, explained by gradient x input, IG and LIME."""
     out = tmp_path_factory.mktemp("synthetic")
     path = generate_dataset(out, n_per_class=1, codes=[RBBB], seed=SEED)["path"].iloc[0]
     return {method: explain_record(demo_model, path, RBBB, method=method, seed=SEED)
-            for method in ("gradxinput", "lime")}
+            for method in ("gradxinput", "ig", "lime")}
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -331,10 +331,12 @@ def test_new_columns_are_finite_in_range_and_differ_from_the_random_baseline(row
         assert row["evaluations"] > row["faithfulness_correlation_evaluations"] + row["road_evaluations"]
 
 
-def test_random_baseline_is_shared_by_methods_and_results_are_deterministic(rows, synthetic, demo_model):
-    lime, grad = rows["lime"], rows["gradxinput"]
+def test_random_baseline_is_shared_by_methods_of_one_resolution(rows, synthetic, demo_model):
+    lime, grad, ig = rows["lime"], rows["gradxinput"], rows["ig"]
+    assert grad["resolution"] == ig["resolution"] == "sample" and lime["resolution"] == "segment"
     for column in [c for c in METRIC_COLUMNS if c.startswith("random_")]:
-        assert (math.isnan(lime[column]) and math.isnan(grad[column])) or lime[column] == grad[column], column
+        assert (math.isnan(ig[column]) and math.isnan(grad[column])) or ig[column] == grad[column], column
+    assert lime["random_morf_auc"] != grad["random_morf_auc"]  # a random map of LIME's event grid
     assert _same(evaluate_payload(synthetic["gradxinput"], demo_model, seed=SEED), grad)
     other = evaluate_payload(synthetic["gradxinput"], demo_model, seed=SEED + 1)
     assert other["random_faithfulness_correlation"] != grad["random_faithfulness_correlation"]
@@ -374,13 +376,15 @@ def test_re_explaining_without_noise_reproduces_the_payload(synthetic, demo_mode
     record = read_record(payload.mat_path)
     x = to_model_input(record, maxlen=demo_model.input_length, units=demo_model.units,
                        lead_names=demo_model.lead_names)
-    found = explanation_max_sensitivity(demo_model, x, record.fs, RBBB, payload, {}, np.random.default_rng(0),
-                                        seed=SEED, identity=record.name, n_samples=1, radius=0.0,
+    chance = relevance_of(payload, demo_model.lead_names, len(x), record.fs)  # stands in for the random map
+    rng = np.random.default_rng(0)
+    found = explanation_max_sensitivity(demo_model, x, record.fs, RBBB, payload, chance, rng, seed=SEED,
+                                        identity=record.name, n_samples=1, radius=0.0,
                                         duration_sec=payload.page_seconds)
     assert found["same_seed"] and found["max_sensitivity"] == 0.0
     fused = Explanation.from_payload({**payload.to_payload(), "params": {"agg": "mean"}})
-    skipped = explanation_max_sensitivity(demo_model, x, record.fs, RBBB, fused, {}, np.random.default_rng(0),
-                                          seed=SEED, identity=record.name)
+    skipped = explanation_max_sensitivity(demo_model, x, record.fs, RBBB, fused, chance, rng, seed=SEED,
+                                          identity=record.name)
     assert math.isnan(skipped["max_sensitivity"]) and "cannot re-explain" in skipped["reason"]
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from ecgxai.evaluate.plausibility import att_auc, blend_prior, f1_half_max, precision_at_k
 from ecgxai.evaluate.registry import RegistryEntry
-from ecgxai.evaluate.tokens import make_tokens, overlap_scores
+from ecgxai.evaluate.tokens import make_tokens
 from ecgxai.evaluate.windows import BeatContext
+from ecgxai.explain.relevance import span_mass
 
 
 def test_att_auc_counts_pairs_with_ties_averaged():
@@ -46,11 +47,11 @@ def test_prior_blend_is_point_eight_prior_plus_point_two_normalised_scores():
     np.testing.assert_allclose(blended, [0.2, 0.9, 0.8])
 
 
-def test_overlap_scores_sum_duration_times_abs_weight():
+def test_span_mass_sums_duration_times_abs_weight():
     windows = np.array([[0.0, 1.0], [1.0, 2.0], [5.0, 6.0]])
     spans = [(0.5, 1.5, -2.0), (0.9, 1.1, 1.0)]
     # window 1: 0.5 * 2 + 0.1 * 1 = 1.1 ; window 2: 0.5 * 2 + 0.1 * 1 = 1.1 ; window 3: 0
-    np.testing.assert_allclose(overlap_scores(windows, spans), [1.1, 1.1, 0.0])
+    np.testing.assert_allclose(span_mass(spans, windows[:, 0], windows[:, 1]), [1.1, 1.1, 0.0])
 
 
 def test_tokens_are_every_lead_times_every_beat_window():

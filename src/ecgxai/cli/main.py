@@ -19,6 +19,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
+from ecgxai.explain.methods import AUTO, resolve_method
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
@@ -73,9 +74,10 @@ COMPARE_EXAMPLES = """examples:
   ecgxai report runs/compare
 Explains the records with every method (default: all of them; fused reuses the lime and
 timeshap payloads), evaluates each method's payloads into OUT/metrics/METHOD.csv, and writes
-OUT/comparison.csv (per method and class, an 'all' row per method and the random-baseline rows:
-cost in seconds, model evaluations and forward-pass equivalents per record, and the mean of every
-metric), OUT/comparison_per_record.csv and the figure OUT/comparison.svg. Re-running resumes.
+OUT/comparison.csv (per method and class and an 'all' row per method: cost in seconds, model
+evaluations and forward-pass equivalents per record, the mean of every metric and of its random_*
+baseline, a random map of the method's own resolution), OUT/comparison_per_record.csv and the
+figure OUT/comparison.svg. Re-running resumes.
 """
 PLOT_EXAMPLES = """examples:
   ecgxai plot runs/af/payloads/lime/164889003/A0003.json -o A0003.svg
@@ -253,14 +255,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     items, inputs = _work_items(args)
     model = _model_for(args, items)
     params = _explain_params(args)
-    _, errors = run_explanations(model, items, args.method, args.out, params=params, seed=args.seed,
+    method = resolve_method(args.method, model)
+    if args.method == AUTO and not args.quiet:
+        print(f"method auto: {method} ({'gradients' if model.differentiable else 'black box'}, "
+              f"{model.backend} backend)")
+    _, errors = run_explanations(model, items, method, args.out, params=params, seed=args.seed,
                                  force=args.force, progress=not args.quiet, execution=execution)
-    update_manifest(args.out, "explain", {args.method: {
-        **_model_settings(args, model), "method": args.method,
+    update_manifest(args.out, "explain", {method: {
+        **_model_settings(args, model), "method": method, "method_requested": args.method,
         "targets": sorted({item.group_class for item in items}), "inputs": inputs, **params,
         "seed": config.resolve_seed(args.seed), "execution": execution.describe(),
         "items": len(items), "failed": len(errors)}})
-    out_table = Path(args.out) / f"{args.method}.csv"
+    out_table = Path(args.out) / f"{method}.csv"
     return _report_failures(errors, out_table, len(items), "explain")
 
 
@@ -310,7 +316,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         figure = None
     update_manifest(args.out, "compare", {**_model_settings(args, model), "inputs": inputs, "figure": figure})
     if not args.quiet:
-        print(result.table[key_columns(result.table)].round(3).to_string(index=False))
+        print(result.table[key_columns(result.table, baselines=True)].round(3).to_string(index=False))
     return _report_failures(result.errors, args.out / COMPARISON_TABLE, len(items) * len(set(args.methods)),
                             "compare")
 
@@ -433,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
                        formatter_class=raw, parents=[common, model_args, parallel, explaining])
-    e.add_argument("--method", default="lime", choices=list(RUN_METHODS))
+    e.add_argument("--method", default=AUTO, choices=[AUTO, *RUN_METHODS],
+                   help="explainer (default auto: the best measured method for a model with gradients or "
+                        "for a black box, printed and written to run.json)")
     e.set_defaults(func=cmd_explain)
 
     v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,

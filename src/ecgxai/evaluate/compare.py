@@ -5,9 +5,11 @@
 evaluates each method's payloads into ``OUT/metrics/<method>.csv`` (both steps resume
 where they stopped), times the model's forward pass once, and writes:
 
-* ``OUT/comparison.csv``: :func:`comparison_table`, one row per method and class, an
-  ``all`` row per method and the ``random baseline`` rows, with the cost per record in
-  seconds, model evaluations and forward-pass equivalents, and the mean of every metric;
+* ``OUT/comparison.csv``: :func:`comparison_table`, one row per method and class and an
+  ``all`` row per method, with the cost per record in seconds, model evaluations and
+  forward-pass equivalents, the mean of every metric and, beside each, the mean of the
+  method's own random baseline (``random_<metric>``: a random map of the same resolution as
+  the method's, on the same records);
 * ``OUT/comparison_per_record.csv``: the rows those means are taken over (one per method,
   record and class, with the explanation's seconds and model evaluations);
 * a ``compare`` section in ``OUT/run.json``.
@@ -31,7 +33,7 @@ import pandas as pd
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, ECGXAIError
-from ecgxai.evaluate.evaluator import COST_COLUMNS, METRIC_COLUMNS
+from ecgxai.evaluate.metrics import KEY_METRICS, METRICS
 from ecgxai.evaluate.runs import evaluate_to_files, metric_errors
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
@@ -52,22 +54,8 @@ PER_RECORD_TABLE = "comparison_per_record.csv"
 COMPARISON_FIGURE = "comparison.svg"
 #: The ``meta_code`` (and ``class_name``) of the rows over every class.
 ALL_CLASSES, ALL_CLASSES_NAME = "all", "all classes"
-#: The ``method`` of the rows scoring the random attribution of the ``random_*`` columns.
-BASELINE_METHOD = "random baseline"
-#: Columns of a metrics table that identify a row, count tokens or cost evaluations: not averaged.
-_NOT_METRICS = {"record", "meta_code", "class_name", "sel_idx", "mat_path", "method", "priors_used", "error",
-                "precision_k", "n_tokens", "n_tokens_delin", "probability", "evaluations", *COST_COLUMNS}
-#: Every metric column of the evaluator (not the ``random_*`` ones), in its order.
-METRICS: tuple[str, ...] = tuple(c for c in METRIC_COLUMNS
-                                 if c not in _NOT_METRICS and not c.startswith("random_"))
-#: The metrics with a ``random_<metric>`` column, i.e. a random-baseline row value.
-BASELINE_METRICS: tuple[str, ...] = tuple(c for c in METRICS if f"random_{c}" in METRIC_COLUMNS)
-#: The metrics the printed table, the figure and the report show (those with values).
-KEY_METRICS: tuple[str, ...] = (
-    "strict_attauc", "lenient_attauc", "faithfulness_gain", "lerf_morf_gap", "faithfulness_correlation",
-    "road_morf_auc", "gt_auroc", "pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy",
-    "max_sensitivity", "randomisation_similarity",
-)
+#: Every averaged column of the evaluator: each metric, then its random baseline when it has one.
+AVERAGED: tuple[str, ...] = tuple(c for m in METRICS for c in (m.column, m.baseline_column) if c)
 #: The columns of a comparison table before the metric means.
 LEAD_COLUMNS = ["method", "meta_code", "class_name", "n", "seconds_per_record", "evaluations_per_record",
                 "forward_equivalents_per_record"]
@@ -134,21 +122,9 @@ def _summary_row(method: str, code: str, name: str, rows: pd.DataFrame, metrics:
             **{metric: rows[metric].mean() for metric in metrics}}
 
 
-def baseline_records(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per record and class with each ``random_<metric>`` as ``<metric>``: the random
-    attribution is the same whichever method explained the record (it is seeded from the run seed,
-    record and class), so the first value found per record and class is taken; no cost columns."""
-    present = [m for m in BASELINE_METRICS if f"random_{m}" in rows]
-    keys = ["mat_path", "meta_code"]
-    firsts = rows.groupby(keys, sort=False)[["class_name", *(f"random_{m}" for m in present)]].first()
-    found = firsts.rename(columns={f"random_{m}": m for m in present}).reset_index()
-    return found.assign(seconds=np.nan, model_evaluations=np.nan)
-
-
 def comparison_table(per_record: pd.DataFrame, forward_seconds: float) -> pd.DataFrame:
-    """Per method, per class and over all classes: n, cost and the mean of every metric; then the
-    same for the random baseline (``method`` = ``random baseline``, metrics without a random
-    counterpart NaN).
+    """Per method, per class and over all classes: n, cost, the mean of every metric and the mean
+    of the method's own random baseline (``random_<metric>``, scored at the method's resolution).
 
     ``per_record`` has a metrics table's columns plus ``method`` (one value per method compared),
     ``seconds`` and ``model_evaluations`` of each explanation; rows with an ``error`` are left out.
@@ -156,21 +132,18 @@ def comparison_table(per_record: pd.DataFrame, forward_seconds: float) -> pd.Dat
     without a value anywhere are dropped.
     """
     ok = per_record[per_record["error"].isna()] if "error" in per_record else per_record
-    metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
-    rows = [_summary_row(str(method), code, name, group, metrics, forward_seconds)
+    averaged = [c for c in AVERAGED if c in ok and ok[c].notna().any()]
+    rows = [_summary_row(str(method), code, name, group, averaged, forward_seconds)
             for method, of_method in ok.groupby("method", sort=False)
             for code, name, group in _class_groups(of_method)]
-    if len(ok):
-        baseline = baseline_records(ok)
-        rows.extend(_summary_row(BASELINE_METHOD, code, name, group,
-                                 [m for m in metrics if m in baseline], forward_seconds)
-                    for code, name, group in _class_groups(baseline))
-    return pd.DataFrame(rows, columns=[*LEAD_COLUMNS, *metrics])
+    return pd.DataFrame(rows, columns=[*LEAD_COLUMNS, *averaged])
 
 
-def key_columns(table: pd.DataFrame) -> list[str]:
-    """The lead columns and the :data:`KEY_METRICS` with a value: what a short view of the table shows."""
-    shown = [m for m in KEY_METRICS if m in table and table[m].notna().any()]
+def key_columns(table: pd.DataFrame, baselines: bool = False) -> list[str]:
+    """The lead columns and the :data:`KEY_METRICS` with a value (each followed by its random
+    baseline when ``baselines``): what a short view of the table shows."""
+    shown = [c for m in KEY_METRICS for c in (m, f"random_{m}" if baselines else None)
+             if c and c in table and table[c].notna().any()]
     return ["method", "meta_code", "n", "forward_equivalents_per_record", *shown]
 
 

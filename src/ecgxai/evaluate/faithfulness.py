@@ -29,7 +29,9 @@ says otherwise (see :data:`Imputation`):
   Pearson correlation between the relevance a subset holds and the score drop its
   deletion causes (:func:`cell_subsets`, :func:`subset_score_drops`).
 
-Spans become a dense signed (T, L) relevance map with :func:`relevance_map`.
+Every metric reads an explanation as a dense signed (T, L) relevance (:func:`as_relevance`: its
+whole map, else its spans). :data:`DELETION`, :data:`RANKING`, :data:`CORRELATION` and
+:data:`ROAD` are the metric families the evaluator runs (see :mod:`ecgxai.evaluate.context`).
 
 Every curve (or the whole set of curves of a record) is built as one (M, T, L)
 array from lists of ``(lead, start_sec, end_sec)`` intervals by
@@ -49,7 +51,10 @@ import numpy as np
 import pandas as pd
 
 from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.context import Metric, MetricContext, MetricFamily
+from ecgxai.explain.attribution import cell_bounds, cell_edges, sum_per_segment
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import CELL_SEC, random_spans, relevance_of, span_relevance
 from ecgxai.models.base import Classifier
 
 Interval = tuple[str, float, float]
@@ -59,8 +64,8 @@ Imputation = Callable[[np.ndarray, np.ndarray, "np.random.Generator | None"], np
 
 DELETION_FRACTIONS = (0.05, 0.1, 0.2, 0.3)
 RANKING_STEPS = tuple(round(0.05 * k, 2) for k in range(1, 11))
-CELL_SEC = 0.1
 RANKING_CURVE_NAMES = ("morf", "lerf", "insertion")
+RANKING_KEYS = ("morf_auc", "lerf_auc", "insertion_auc")
 #: ROAD's imputation noise, as a fraction of each lead's standard deviation.
 ROAD_NOISE = 0.05
 #: Faithfulness correlation: random cell subsets per record and the share of cells in each.
@@ -71,13 +76,6 @@ _DURATION_TOLERANCE = 1e-9
 
 
 # --- interval masking -------------------------------------------------------------------------
-
-
-def interval_samples(start_sec: float, end_sec: float, fs: float, length: int) -> tuple[int, int]:
-    """Sample range ``round(start * fs)`` to ``round(end * fs)`` (end exclusive), clipped to [0, length]."""
-    start = min(max(round(float(start_sec) * fs), 0), length)
-    end = min(max(round(float(end_sec) * fs), 0), length)
-    return start, max(start, end)
 
 
 def _lead_index(lead_names: Sequence[str]) -> dict[str, int]:
@@ -94,7 +92,8 @@ def interval_masks(
 
     Built without a Python loop over samples: +1/-1 at each interval's edges, then a
     cumulative sum over time (overlapping intervals are fine). Seconds become samples as in
-    :func:`interval_samples` (numpy's round is half-to-even, as Python's), for all intervals at once.
+    :func:`~ecgxai.explain.relevance.interval_samples` (numpy's round is half-to-even, as Python's),
+    for all intervals at once.
     """
     index = _lead_index(lead_names)
     flat = [interval for intervals in interval_lists for interval in intervals]
@@ -111,22 +110,6 @@ def interval_masks(
     np.add.at(edges, (rows[used], leads[used], starts[used]), 1)
     np.add.at(edges, (rows[used], leads[used], ends[used]), -1)
     return (np.cumsum(edges[..., :length], axis=2) > 0).transpose(0, 2, 1)
-
-
-def relevance_map(perlead_spans: Mapping[str, Sequence[Sequence[float]]], lead_names: Sequence[str],
-                  n_samples: int, fs: float, *, absolute: bool = False) -> np.ndarray:
-    """(T, L) dense relevance: per lead and sample, the summed weight of the spans covering it.
-
-    Span edges become samples as in :func:`interval_samples`; weights are signed (positive =
-    evidence for the class) unless ``absolute``. Spans on leads not in ``lead_names`` are
-    ignored. Built span by span (no cumulative sums), so equal spans give exactly equal values.
-    """
-    dense = np.zeros((int(n_samples), len(lead_names)))
-    for lead, column in _lead_index(lead_names).items():
-        for start, end, weight in perlead_spans.get(lead, []):
-            first, last = interval_samples(start, end, fs, int(n_samples))
-            dense[first:last, column] += abs(weight) if absolute else weight
-    return dense
 
 
 def zero_imputation(x: np.ndarray, removed: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -333,41 +316,41 @@ def targeted_deletion(
 # --- ranking curves over all cells (MoRF, LeRF, insertion) ------------------------------------
 
 
-def cell_edges(duration_sec: float, cell_sec: float) -> np.ndarray:
-    """(n, 2) start/end seconds of consecutive ``cell_sec`` cells over [0, duration_sec); the last
-    cell is cut at ``duration_sec`` when the duration is not a whole number of cells."""
-    if cell_sec <= 0 or duration_sec <= 0:
-        raise ConfigurationError(f"cell_sec and duration_sec must be > 0, got {cell_sec}, {duration_sec}")
-    n = max(1, math.ceil(duration_sec / cell_sec - _DURATION_TOLERANCE))
-    starts = np.arange(n) * cell_sec
-    return np.stack([starts, np.minimum(starts + cell_sec, duration_sec)], axis=1)
-
-
-def cell_scores(perlead_spans: Mapping[str, Sequence[Sequence[float]]], lead_names: Sequence[str],
-                edges: np.ndarray) -> np.ndarray:
-    """(L, n) per lead and cell: the sum over that lead's spans of overlap duration x signed weight."""
-    unknown = sorted(set(map(str, perlead_spans)) - set(map(str, lead_names)))
-    if unknown and any(len(perlead_spans[lead]) for lead in unknown):
+def as_relevance(attribution: Any, lead_names: Sequence[str], n_samples: int, fs: float) -> np.ndarray:
+    """A (T, L) relevance array from an array, an Explanation or payload dict (its map, else its
+    spans), or plain per-lead spans."""
+    if isinstance(attribution, np.ndarray):
+        if attribution.shape != (n_samples, len(lead_names)):
+            raise ConfigurationError(f"relevance has shape {attribution.shape}, expected "
+                                     f"({n_samples}, {len(lead_names)})")
+        return attribution.astype(np.float64, copy=False)
+    if isinstance(attribution, Mapping) and "perlead_spans" in attribution:
+        attribution = Explanation.from_payload(attribution)
+    if isinstance(attribution, Explanation):
+        return relevance_of(attribution, lead_names, n_samples, fs).dense()
+    unknown = sorted(set(map(str, attribution)) - set(map(str, lead_names)))
+    if unknown and any(len(attribution[lead]) for lead in unknown):
         raise ConfigurationError(f"spans on leads {unknown} that the model does not have {list(lead_names)}")
-    scores = np.zeros((len(lead_names), len(edges)))
-    for i, lead in enumerate(lead_names):
-        spans = np.asarray(perlead_spans.get(lead, []), dtype=float).reshape(-1, 3)
-        overlap = np.minimum(edges[None, :, 1], spans[:, 1:2]) - np.maximum(edges[None, :, 0], spans[:, 0:1])
-        scores[i] = spans[:, 2] @ np.clip(overlap, 0.0, None)
-    return scores
+    return span_relevance(attribution, lead_names, n_samples, fs)
+
+
+def cell_sums(relevance: np.ndarray, fs: float, duration_sec: float, cell_sec: float = CELL_SEC
+              ) -> np.ndarray:
+    """(L, n) per lead and ``cell_sec`` cell over [0, ``duration_sec``): the sum of the (T, L)
+    relevance over the cell's samples."""
+    return sum_per_segment(relevance, cell_bounds(duration_sec, cell_sec, fs, len(relevance))).T
+
+
+def ranked_order(scores: np.ndarray, tiebreak: np.ndarray, descending: bool) -> np.ndarray:
+    """Indices of ``scores`` by value (largest first when ``descending``), equal scores in the order
+    of ``tiebreak`` (a random permutation: never lead order, which would favour some leads the same
+    way for every method)."""
+    return np.lexsort((tiebreak, -scores if descending else scores))
 
 
 def cells_per_step(n_cells: int, steps: np.ndarray) -> list[int]:
     """Cells removed (or inserted) at each step: ``floor(step x n_cells + 0.5)`` (round half up)."""
     return [math.floor(s * n_cells + 0.5) for s in steps]
-
-
-def _spans_of(attribution: Any) -> Mapping[str, Sequence[Sequence[float]]]:
-    if isinstance(attribution, Explanation):
-        return attribution.perlead_spans
-    if isinstance(attribution, Mapping) and "perlead_spans" in attribution:
-        return attribution["perlead_spans"]
-    return attribution
 
 
 def _check_curves(curves: Sequence[str]) -> list[str]:
@@ -378,14 +361,12 @@ def _check_curves(curves: Sequence[str]) -> list[str]:
     return chosen
 
 
-def ranked_cells(perlead_spans: Mapping[str, Sequence[Sequence[float]]], lead_names: Sequence[str],
-                 duration_sec: float, cell_sec: float = CELL_SEC) -> tuple[list[Interval], np.ndarray]:
-    """Every lead x ``cell_sec`` cell over [0, ``duration_sec``) as an interval, lead-major then time,
-    with its :func:`cell_scores` score (the order ranking ties are broken in)."""
-    edges = cell_edges(duration_sec, cell_sec)
-    scores = cell_scores(perlead_spans, lead_names, edges).ravel()
-    cells = [(str(lead), float(start), float(end)) for lead in lead_names for start, end in edges]
-    return cells, scores
+def cell_intervals(lead_names: Sequence[str], duration_sec: float, cell_sec: float = CELL_SEC
+                   ) -> list[Interval]:
+    """Every lead x ``cell_sec`` cell over [0, ``duration_sec``) as an interval, lead-major then time
+    (the order of :func:`cell_sums` raveled)."""
+    return [(str(lead), float(start), float(end)) for lead in lead_names
+            for start, end in cell_edges(duration_sec, cell_sec)]
 
 
 def ranking_curves(
@@ -394,7 +375,7 @@ def ranking_curves(
     fs: float,
     lead_names: Sequence[str],
     target: int | str,
-    perlead_spans: Mapping[str, Sequence[Sequence[float]]] | Explanation,
+    relevance: Any,
     cell_sec: float = CELL_SEC,
     steps: Sequence[float] = RANKING_STEPS,
     duration_sec: float | None = None,
@@ -403,12 +384,16 @@ def ranking_curves(
     curves: Sequence[str] = RANKING_CURVE_NAMES,
     imputation: Imputation = zero_imputation,
     rng: np.random.Generator | None = None,
+    tie_rng: np.random.Generator | None = None,
 ) -> dict[str, Any]:
     """MoRF, LeRF and insertion curves of an attribution over every lead x ``cell_sec`` cell.
 
-    Cells cover [0, ``duration_sec``) (default T / fs) on every lead; a cell's score is
-    the sum over the lead's spans of overlap x signed weight (positive = evidence for
-    the class). Cells are ranked by score with ties in lead order, then time. At each
+    ``relevance`` is a (T, L) array, an explanation (its map, else its spans) or plain per-lead
+    spans (see :func:`as_relevance`). Cells cover [0, ``duration_sec``) (default T / fs) on every
+    lead; a cell's score is the relevance summed over its samples (positive = evidence for the
+    class). Cells are ranked by score, equal scores in one random order drawn from ``tie_rng`` (a
+    fixed seed when None; :func:`ranked_order`; seed it alike to compare methods on the same order).
+    At each
     step s, ``floor(s x n_cells + 0.5)`` cells are zeroed most positive first (MoRF),
     least positive first (LeRF), or kept in an all-zero input most positive first
     (insertion). Curves start at fraction 0 with ``p0`` (MoRF, LeRF) or the all-zero
@@ -429,9 +414,13 @@ def ranking_curves(
     target = classifier.class_index(target)
     x = np.asarray(x, dtype=np.float32)
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
-    cells, scores = ranked_cells(_spans_of(perlead_spans), lead_names, duration, cell_sec)
-    orders = {"morf": np.argsort(-scores, kind="stable"), "lerf": np.argsort(scores, kind="stable")}
-    orders["insertion"] = orders["morf"]
+    dense = as_relevance(relevance, lead_names, len(x), fs)
+    cells = cell_intervals(lead_names, duration, cell_sec)
+    scores = cell_sums(dense, fs, duration, cell_sec).ravel()
+    tiebreak = (tie_rng or np.random.default_rng(0)).permutation(len(scores))
+    morf = ranked_order(scores, tiebreak, descending=True)
+    lerf = ranked_order(scores, tiebreak, descending=False)
+    orders = {"morf": morf, "lerf": lerf, "insertion": morf}
     counts = cells_per_step(len(cells), axis)
 
     def prefixes(name: str) -> list[list[Interval]]:
@@ -478,16 +467,6 @@ def ranking_curves(
     }
 
 
-def random_attribution(lead_names: Sequence[str], duration_sec: float, cell_sec: float,
-                       rng: np.random.Generator) -> dict[str, list[tuple[float, float, float]]]:
-    """perlead_spans with one span per ``cell_sec`` cell and a standard-normal signed weight."""
-    rng = _check_rng(rng)
-    edges = cell_edges(float(duration_sec), cell_sec)
-    weights = rng.standard_normal((len(lead_names), len(edges)))
-    return {str(lead): [(float(s), float(e), float(w)) for (s, e), w in zip(edges, weights[i], strict=True)]
-            for i, lead in enumerate(lead_names)}
-
-
 def random_ranking_curves(
     classifier: Classifier,
     x: np.ndarray,
@@ -501,10 +480,10 @@ def random_ranking_curves(
     *,
     batch_size: int | None = None,
 ) -> dict[str, Any]:
-    """:func:`ranking_curves` of a :func:`random_attribution` on the same record and model: the
-    chance level (``lerf_morf_gap`` near 0 on average) every method is read against."""
+    """:func:`ranking_curves` of random spans (one standard-normal weight per cell) on the same record
+    and model: the chance level of a span explanation (``lerf_morf_gap`` near 0 on average)."""
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
-    spans = random_attribution(lead_names, duration, cell_sec, rng)
+    spans = random_spans(lead_names, duration, cell_sec, _check_rng(rng))
     return ranking_curves(classifier, x, fs, lead_names, target, spans, cell_sec=cell_sec, steps=steps,
                           duration_sec=duration, batch_size=batch_size)
 
@@ -518,7 +497,7 @@ def road_morf(
     fs: float,
     lead_names: Sequence[str],
     target: int | str,
-    perlead_spans: Mapping[str, Sequence[Sequence[float]]] | Explanation,
+    relevance: Any,
     rng: np.random.Generator,
     *,
     noise: float = ROAD_NOISE,
@@ -526,16 +505,19 @@ def road_morf(
     steps: Sequence[float] = RANKING_STEPS,
     duration_sec: float | None = None,
     batch_size: int | None = None,
+    tie_rng: np.random.Generator | None = None,
 ) -> dict[str, Any]:
-    """ROAD's most-relevant-first curve: :func:`ranking_curves`' MoRF with removed cells filled by
-    :func:`noisy_linear_imputation` (noise ``noise`` x each lead's std, drawn from ``rng``).
+    """ROAD's most-relevant-first curve: :func:`ranking_curves`' MoRF (ties ordered by ``tie_rng``)
+    with removed cells filled by :func:`noisy_linear_imputation` (noise ``noise`` x each lead's std,
+    drawn from ``rng``).
 
     ``road_morf_auc`` is normalised as ``morf_auc`` (area / (p0 x steps[-1]); lower = more
     faithful); ``road_morf_curve`` starts at ``p0``. Costs 1 + len(steps) model inputs, one call.
     """
-    found = ranking_curves(classifier, x, fs, lead_names, target, perlead_spans, cell_sec=cell_sec,
+    found = ranking_curves(classifier, x, fs, lead_names, target, relevance, cell_sec=cell_sec,
                            steps=steps, duration_sec=duration_sec, batch_size=batch_size, curves=("morf",),
-                           imputation=partial(noisy_linear_imputation, noise=noise), rng=_check_rng(rng))
+                           imputation=partial(noisy_linear_imputation, noise=noise), rng=_check_rng(rng),
+                           tie_rng=tie_rng)
     return {"road_morf_auc": found["morf_auc"], "road_morf_curve": found["morf_curve"],
             "fractions": found["fractions"], "p0": found["p0"], "noise": float(noise),
             "evaluations": found["evaluations"]}
@@ -570,7 +552,7 @@ def cell_subsets(n_samples: int, fs: float, lead_names: Sequence[str], duration_
     ``CORRELATION_FRACTION`` of them (at least 1), the same for every subset.
     """
     rng = _check_rng(rng)
-    cells, _ = ranked_cells({}, lead_names, duration_sec, cell_sec)
+    cells = cell_intervals(lead_names, duration_sec, cell_sec)
     size = subset_cells(len(cells), subset_size)
     if n_subsets < 2 or not 1 <= size <= len(cells):
         raise ConfigurationError(f"need n_subsets >= 2 and 1 <= subset_size <= {len(cells)} cells, "
@@ -630,3 +612,72 @@ def faithfulness_correlations(
             "drops": drops.tolist(), "n_subsets": len(subsets),
             "subset_cells": subset_cells(len(cell_edges(duration, cell_sec)) * len(lead_names), subset_size),
             "evaluations": len(subsets) + 1}
+
+
+# --- the metric families ---------------------------------------------------------------------------
+
+
+def _deletion(ctx: MetricContext) -> dict[str, float]:
+    found = targeted_deletion(ctx.classifier, ctx.x, ctx.fs, ctx.leads, ctx.target, ctx.tokens,
+                              ctx.rng("evaluate"))
+    return {"deletion_auc": found["deletion_auc"], "faithfulness_gain": found["faithfulness_gain"],
+            "deletion_evaluations": found["evaluations"]}
+
+
+def _ranking(ctx: MetricContext) -> dict[str, Any]:
+    """MoRF/LeRF/insertion of the explanation and of the random map, on the same tie order."""
+    found = {name: ranking_curves(ctx.classifier, ctx.x, ctx.fs, ctx.leads, ctx.target, dense,
+                                  duration_sec=ctx.shown, tie_rng=ctx.rng("ranking-ties"))
+             for name, dense in (("explanation", ctx.dense), ("random", ctx.random_dense))}
+    keys = (*RANKING_KEYS, "lerf_morf_gap")
+    row: dict[str, Any] = {key: found["explanation"][key] for key in keys}
+    row.update({f"random_{key}": found["random"][key] for key in keys})
+    row["ranking_evaluations"] = found["explanation"]["evaluations"] + found["random"]["evaluations"]
+    if ctx.keep_curves:
+        row["ranking_curves"] = found
+    return row
+
+
+def _correlation(ctx: MetricContext) -> dict[str, float]:
+    found = faithfulness_correlations(ctx.classifier, ctx.x, ctx.fs, ctx.leads, ctx.target,
+                                      {"own": ctx.dense, "random": ctx.random_dense},
+                                      ctx.rng("faithfulness-correlation"), duration_sec=ctx.shown)
+    return {"faithfulness_correlation": found["correlations"]["own"],
+            "random_faithfulness_correlation": found["correlations"]["random"],
+            "faithfulness_correlation_evaluations": found["evaluations"]}
+
+
+def _road(ctx: MetricContext) -> dict[str, float]:
+    found = {name: road_morf(ctx.classifier, ctx.x, ctx.fs, ctx.leads, ctx.target, dense, ctx.rng("road"),
+                             duration_sec=ctx.shown, tie_rng=ctx.rng("ranking-ties"))
+             for name, dense in (("own", ctx.dense), ("random", ctx.random_dense))}
+    return {"road_morf_auc": found["own"]["road_morf_auc"],
+            "random_road_morf_auc": found["random"]["road_morf_auc"],
+            "road_evaluations": found["own"]["evaluations"] + found["random"]["evaluations"]}
+
+
+DELETION = MetricFamily(
+    "deletion", _deletion, group="original", cost_column="deletion_evaluations", metrics=(
+        Metric("deletion_auc", "Targeted deletion AUC (original toolkit)", False, None,
+               note="probability area as the top lenient tokens are deleted; lower = more faithful"),
+        Metric("faithfulness_gain", "Faithfulness gain over random negative tokens", True, 0.0, key=True,
+               note="mean drop from deleting the top tokens minus the drop from deleting as much elsewhere"),
+    ))
+RANKING = MetricFamily(
+    "ranking", _ranking, group="ranking", cost_column="ranking_evaluations", metrics=(
+        Metric("morf_auc", "MoRF deletion area (most relevant first)", False, key=True,
+               note="area / (p0 x 0.5) as lead x 0.1 s cells are zeroed, most relevant first"),
+        Metric("lerf_auc", "LeRF deletion area (least relevant first)", True),
+        Metric("insertion_auc", "Insertion area (most relevant first)", True),
+        Metric("lerf_morf_gap", "LeRF - MoRF gap", True, key=True),
+    ))
+CORRELATION = MetricFamily(
+    "faithfulness_correlation", _correlation, group="ranking",
+    cost_column="faithfulness_correlation_evaluations", metrics=(
+        Metric("faithfulness_correlation", "Faithfulness correlation", True, key=True,
+               note="Pearson correlation of relevance and score drop over random cell subsets"),
+    ))
+ROAD = MetricFamily(
+    "road", _road, group="ranking", cost_column="road_evaluations", metrics=(
+        Metric("road_morf_auc", "ROAD MoRF area (noisy linear imputation)", False, key=True),
+    ))

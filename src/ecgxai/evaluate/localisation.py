@@ -1,21 +1,20 @@
 """Ground-truth localisation: how well an explanation finds evidence planted in a synthetic record.
 
 ``ecgxai.synth`` saves, beside each record, a lead x sample mask of where its
-diagnosis shows. Two families of scores compare an explanation with it, the same
-way for every method:
+diagnosis shows. Two families of scores compare an explanation (its whole map, or its spans
+when it has no map) with that mask brought onto the model input's time axis, the same way for
+every method:
 
-* :func:`localisation_scores`: the AUROC of the attribution (|weight| per lead and
-  sample, zero outside spans) against the mask, and whether the top-ranked span
-  (lead x window, largest |weight|) overlaps the mask on its lead;
-  ``gt_top_hit_chance`` is the share of all the explanation's spans that overlap
-  it, the hit rate a random pick among them would have.
-* :func:`mask_relevance_scores` on plain arrays (a signed relevance map and a mask
-  of the same shape, e.g. (T, L)): the pointing game (is the most relevant point
-  inside the mask), relevance mass accuracy (share of the positive relevance inside
-  the mask) and relevance rank accuracy (share of the top-|mask| points inside it),
-  as in Quantus' PointingGame, RelevanceMassAccuracy and RelevanceRankAccuracy.
-  Ties are resolved in expectation (a uniformly random tie-break), so the scores
-  do not depend on point order.
+* :data:`LOCALISATION` (:func:`localisation_scores`): the AUROC of |relevance| per lead and
+  sample against the mask, and whether the top-ranked cell (a span, or a segment x lead of the
+  map, largest |weight|) overlaps the mask on its lead; ``gt_top_hit_chance`` is the share of
+  all cells that overlap it, the hit rate of a random pick among them.
+* :data:`MASK_RELEVANCE` (:func:`mask_relevance_scores` on plain arrays: a signed relevance map
+  and a mask of the same shape): the pointing game (is the most relevant point inside the mask),
+  relevance mass accuracy (share of the positive relevance inside the mask) and relevance rank
+  accuracy (share of the top-|mask| points inside it), as in Quantus' PointingGame,
+  RelevanceMassAccuracy and RelevanceRankAccuracy, each beside the random map's score. Ties are
+  resolved in expectation (a uniformly random tie-break), so the scores do not depend on point order.
 """
 
 from __future__ import annotations
@@ -26,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgxai.evaluate.faithfulness import relevance_map
+from ecgxai.evaluate.context import Metric, MetricContext, MetricFamily
 from ecgxai.evaluate.plausibility import att_auc
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import MapRelevance, Relevance, interval_samples, relevance_of
 from ecgxai.synth import mask_path, read_ground_truth
 
 LOCALISATION_KEYS = ("gt_auroc", "gt_top_hit", "gt_top_hit_chance")
@@ -37,23 +37,38 @@ MASK_RELEVANCE_KEYS = ("pointing_game", "relevance_mass_accuracy", "relevance_ra
 
 def attribution_map(explanation: Explanation, lead_names: Sequence[str], n_samples: int,
                     fs: float) -> np.ndarray:
-    """(leads, samples) map of summed |weight| of the spans covering each sample."""
-    return relevance_map(explanation.perlead_spans, lead_names, n_samples, fs, absolute=True).T
+    """(leads, samples) |relevance| of an explanation: its map's, else the summed |weight| of the
+    spans covering each sample."""
+    return relevance_of(explanation, lead_names, n_samples, fs).dense(absolute=True).T
 
 
-def localisation_scores(explanation: Explanation, mask: np.ndarray, lead_names: Sequence[str],
+def _cells_hitting(relevance: Relevance, mask: np.ndarray) -> list[tuple[float, bool]]:
+    """(|weight|, overlaps the mask on its lead) of every cell: each span, or each segment x lead."""
+    leads = relevance.lead_names
+    if isinstance(relevance, MapRelevance):
+        attribution = relevance.attribution
+        values = attribution.segment_values()
+        return [(abs(values[j, attribution.lead_names.index(lead)]), bool(mask[row, start:end].any()))
+                for row, lead in enumerate(leads) if lead in attribution.lead_names
+                for j, (start, end) in enumerate(attribution.segments.tolist())]
+    n = mask.shape[1]
+    return [(abs(w), bool(mask[leads.index(lead), slice(*interval_samples(s, e, relevance.fs, n,
+                                                                            relevance.start_sec))].any()))
+            for lead, spans in relevance.perlead_spans.items() if lead in leads for s, e, w in spans]
+
+
+def localisation_scores(explanation: Explanation | Relevance, mask: np.ndarray, lead_names: Sequence[str],
                         fs: float) -> dict[str, float]:
-    """AUROC against ``mask`` (leads x samples), top-span hit and its chance level."""
-    dense = attribution_map(explanation, lead_names, mask.shape[1], fs)
-    hits = [(abs(w), _overlaps(mask, lead_names, lead, s, e, fs))
-            for lead, spans in explanation.perlead_spans.items() if lead in lead_names
-            for s, e, w in spans]
+    """AUROC against ``mask`` (leads x input samples at ``fs``), top-cell hit and its chance level."""
+    relevance = (relevance_of(explanation, lead_names, mask.shape[1], fs)
+                 if isinstance(explanation, Explanation) else explanation)
+    dense = relevance.dense(absolute=True).T
+    auroc = att_auc(dense.ravel(), mask.ravel())
+    hits = _cells_hitting(relevance, mask)
     if not hits:
-        return {"gt_auroc": att_auc(dense.ravel(), mask.ravel()), "gt_top_hit": float("nan"),
-                "gt_top_hit_chance": float("nan")}
-    top = max(range(len(hits)), key=lambda i: hits[i][0])  # first of equal weights, in span order
-    return {"gt_auroc": att_auc(dense.ravel(), mask.ravel()),
-            "gt_top_hit": float(hits[top][1]),
+        return {"gt_auroc": auroc, "gt_top_hit": math.nan, "gt_top_hit_chance": math.nan}
+    top = max(range(len(hits)), key=lambda i: hits[i][0])  # first of equal weights, in cell order
+    return {"gt_auroc": auroc, "gt_top_hit": float(hits[top][1]),
             "gt_top_hit_chance": float(np.mean([hit for _, hit in hits]))}
 
 
@@ -68,6 +83,18 @@ def planted_mask(record_path: str | Path, code: str, lead_names: Sequence[str]) 
     mask = truth.mask(code)
     rows = [truth.lead_names.index(lead) if lead in truth.lead_names else None for lead in lead_names]
     return np.stack([mask[i] if i is not None else np.zeros(truth.n_samples, bool) for i in rows])
+
+
+def mask_on_input(mask: np.ndarray, record_fs: float, fs: float, start_sec: float, n_samples: int
+                  ) -> np.ndarray:
+    """A (leads, record samples) mask on the model input's axis: input sample i (at ``fs``, from
+    ``start_sec``) takes the record sample nearest its time (False past the record's end)."""
+    times = start_sec + np.arange(n_samples) / fs
+    index = np.round(times * record_fs).astype(np.int64)
+    inside = index < mask.shape[1]
+    out = np.zeros((mask.shape[0], n_samples), dtype=bool)
+    out[:, inside] = mask[:, index[inside]]
+    return out
 
 
 def ground_truth_localisation(explanation: Explanation, record_path: str | Path, code: str,
@@ -148,3 +175,31 @@ def _overlaps(mask: np.ndarray, lead_names: Sequence[str], lead: str, start: flo
               fs: float) -> bool:
     row = mask[list(lead_names).index(lead)]
     return bool(row[_sample(start, fs, len(row)):_sample(end, fs, len(row))].any())
+
+
+def _localisation(ctx: MetricContext) -> dict[str, float]:
+    if ctx.mask is None:
+        return dict.fromkeys(LOCALISATION_KEYS, math.nan)
+    return localisation_scores(ctx.relevance, ctx.mask, ctx.leads, ctx.fs)
+
+
+def _mask_relevance(ctx: MetricContext) -> dict[str, float]:
+    if ctx.mask is None:
+        return MASK_RELEVANCE.empty()
+    own = mask_relevance_scores(ctx.dense, ctx.mask.T)
+    chance = mask_relevance_scores(ctx.random_dense, ctx.mask.T)
+    return {**own, **{f"random_{key}": value for key, value in chance.items()}}
+
+
+LOCALISATION = MetricFamily(
+    "localisation", _localisation, group="localisation", columns=("gt_top_hit_chance",), metrics=(
+        Metric("gt_auroc", "Ground-truth AUROC (planted evidence)", True, 0.5, key=True,
+               note="AUROC of |relevance| per lead and sample against the planted mask"),
+        Metric("gt_top_hit", "Top cell on planted evidence", True, "gt_top_hit_chance"),
+    ))
+MASK_RELEVANCE = MetricFamily(
+    "mask_relevance", _mask_relevance, group="localisation", metrics=(
+        Metric("pointing_game", "Pointing game", True, key=True),
+        Metric("relevance_mass_accuracy", "Relevance mass accuracy", True, key=True),
+        Metric("relevance_rank_accuracy", "Relevance rank accuracy", True),
+    ))

@@ -6,8 +6,8 @@ rank correlation of two relevance maps (plain arrays);
 :func:`explanation_randomisation` re-explains a payload's input with its own method,
 settings and seed on a copy of the classifier whose weighted layers are all
 re-initialised (:func:`~ecgxai.evaluate.sanity.randomise_layers`, the end of
-Adebayo's cascade) and compares the two on the |weight| span mass per lead x 0.1 s
-cell, as :func:`~ecgxai.evaluate.sanity.model_randomisation_check` does. Low
+Adebayo's cascade) and compares the two on |relevance| per lead x 0.1 s cell (the map, or
+the spans), as :func:`~ecgxai.evaluate.sanity.model_randomisation_check` does. Low
 similarity is good. It costs one whole explanation (and a model copy, made once per
 classifier and seed), so the evaluator computes it only on request.
 """
@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from ecgxai import config
-from ecgxai.evaluate.faithfulness import CELL_SEC, random_attribution
-from ecgxai.evaluate.robustness import Spans, model_leads, not_reexplainable, reexplainer
-from ecgxai.evaluate.sanity import attribution_grid, randomise_layers, weighted_layers
+from ecgxai.evaluate.context import Metric, MetricContext, MetricFamily
+from ecgxai.evaluate.robustness import model_leads, not_reexplainable, reexplainer, relevance_cells
+from ecgxai.evaluate.sanity import randomise_layers, weighted_layers
 from ecgxai.evaluate.stability import spearman
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import CELL_SEC, Relevance, random_like, relevance_of
 from ecgxai.models.base import Classifier
 
 _RANDOMISED: weakref.WeakKeyDictionary[Classifier, dict[tuple[int, int], Classifier]] = \
@@ -51,17 +52,13 @@ def randomised_classifier(classifier: Classifier, n_layers: int | None = None,
     return made[key]
 
 
-def _grid(spans: Spans, leads: Sequence[str], duration: float, cell_sec: float) -> np.ndarray:
-    return attribution_grid({"perlead_spans": spans}, leads, duration, cell_sec)
-
-
 def explanation_randomisation(
     classifier: Classifier,
     x: np.ndarray,
     fs: float,
     target: str,
     explanation: Explanation,
-    random_spans: Spans,
+    random_relevance: Relevance,
     rng: np.random.Generator,
     *,
     seed: int | None,
@@ -71,27 +68,46 @@ def explanation_randomisation(
     cell_sec: float = CELL_SEC,
     duration_sec: float | None = None,
 ) -> dict[str, Any]:
-    """Similarity of ``explanation`` to its re-explanation on the randomised classifier, and the
-    random baseline: ``random_spans`` against a fresh random attribution (drawn from ``rng``), what
-    an explainer whose output is noise scores (about 0). NaN, with a ``reason``, when the payload
-    cannot be re-explained; ``evaluations`` counts the randomised model's inputs."""
+    """Similarity of ``explanation`` to its re-explanation on the randomised classifier (compared on
+    |relevance| per lead x ``cell_sec`` cell), and the random baseline: ``random_relevance`` against a
+    fresh random map of the same resolution (drawn from ``rng``), what an explainer whose output is
+    noise scores (about 0). NaN, with a ``reason``, when the payload cannot be re-explained;
+    ``evaluations`` counts the randomised model's inputs."""
     x = np.asarray(x, dtype=np.float32)
     leads = model_leads(classifier, x, lead_names)
     explain = reexplainer(explanation, seed, identity, leads)
     if explain is None:
         return not_reexplainable("randomisation_similarity", explanation)
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
+
+    def cells(relevance: Relevance | Explanation) -> np.ndarray:
+        if isinstance(relevance, Explanation):
+            relevance = relevance_of(relevance, leads, len(x), fs)
+        return relevance_cells(relevance, fs, duration, cell_sec, absolute=True)
+
     model = randomised_classifier(classifier, n_layers, seed)
     before = model.counter.evaluations
     other = explain(model, x, fs, str(target))
     evaluations = model.counter.evaluations - before
-    fresh = random_attribution(leads, duration, cell_sec, rng)
+    fresh = random_like(random_relevance, rng, duration, cell_sec)
     return {
         "randomisation_similarity": randomisation_similarity(
-            _grid(explanation.perlead_spans, leads, duration, cell_sec),
-            _grid(other.perlead_spans, leads, duration, cell_sec)),
-        "random_randomisation_similarity": randomisation_similarity(
-            _grid(random_spans, leads, duration, cell_sec), _grid(fresh, leads, duration, cell_sec)),
+            cells(explanation), cells(other)),
+        "random_randomisation_similarity": randomisation_similarity(cells(random_relevance), cells(fresh)),
         "randomised_layers": list(getattr(model, "randomised_layers", ())),
         "evaluations": int(evaluations),
     }
+
+
+def _randomisation(ctx: MetricContext) -> dict[str, Any]:
+    found = explanation_randomisation(ctx.classifier, ctx.x, ctx.fs, ctx.code, ctx.explanation,
+                                      ctx.random_relevance, ctx.rng("randomisation"), seed=ctx.seed,
+                                      identity=ctx.record.name, lead_names=ctx.leads, duration_sec=ctx.shown)
+    return {**found, "randomisation_evaluations": found["evaluations"]}
+
+
+RANDOMISATION = MetricFamily(
+    "randomisation", _randomisation, group="extra", cost_column="randomisation_evaluations", metrics=(
+        Metric("randomisation_similarity", "Similarity after model randomisation (lower = better)", False,
+               key=True, note="Spearman of the map before and after the model's weights are randomised"),
+    ))

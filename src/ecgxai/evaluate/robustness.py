@@ -14,17 +14,19 @@ explanation per copy, so the evaluator computes it only on request.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.faithfulness import CELL_SEC, cell_edges, cell_scores, random_attribution
+from ecgxai.evaluate.context import Metric, MetricContext, MetricFamily
+from ecgxai.evaluate.faithfulness import cell_sums
 from ecgxai.explain.explainers import explain_input
 from ecgxai.explain.methods import METHODS
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import CELL_SEC, Relevance, random_like, relevance_of
 from ecgxai.explain.settings import derive_seed, make_params
 from ecgxai.models.base import Classifier
 
@@ -33,7 +35,6 @@ SENSITIVITY_SAMPLES = 10
 SENSITIVITY_RADIUS = 0.05
 
 ExplainFn = Callable[[Classifier, np.ndarray, float, str], Explanation]
-Spans = Mapping[str, Sequence[Sequence[float]]]
 
 
 def not_reexplainable(metric: str, explanation: Explanation) -> dict[str, Any]:
@@ -105,13 +106,19 @@ def max_sensitivity(reference: np.ndarray, perturbed: Sequence[np.ndarray]) -> f
     return max(changes) if changes and not any(math.isnan(c) for c in changes) else math.nan
 
 
+def relevance_cells(relevance: Relevance, fs: float, duration_sec: float, cell_sec: float = CELL_SEC,
+                    absolute: bool = False) -> np.ndarray:
+    """(L, n) signed (or absolute) relevance per lead x ``cell_sec`` cell, as explanations are compared."""
+    return cell_sums(relevance.dense(absolute=absolute), fs, duration_sec, cell_sec)
+
+
 def explanation_max_sensitivity(
     classifier: Classifier,
     x: np.ndarray,
     fs: float,
     target: str,
     explanation: Explanation,
-    random_spans: Spans,
+    random_relevance: Relevance,
     rng: np.random.Generator,
     *,
     seed: int | None,
@@ -122,30 +129,49 @@ def explanation_max_sensitivity(
     cell_sec: float = CELL_SEC,
     duration_sec: float | None = None,
 ) -> dict[str, Any]:
-    """Max-sensitivity of ``explanation`` of ``x`` for ``target``, and of a random attribution.
+    """Max-sensitivity of ``explanation`` of ``x`` for ``target``, and of a random map.
 
     ``n_samples`` noisy copies (:func:`noisy_copies`, drawn from ``rng``) are re-explained by
-    :func:`reexplainer`; explanations are compared on their signed span mass per lead x
+    :func:`reexplainer`; explanations are compared on their signed relevance per lead x
     ``cell_sec`` cell over ``duration_sec`` (default T / fs). The random baseline,
-    ``random_max_sensitivity``, compares ``random_spans`` with a fresh random attribution
-    per copy: an explainer whose output is noise, the least stable there is (about sqrt(2)
-    and above). Without a re-explainable method both are NaN and ``reason`` says why.
+    ``random_max_sensitivity``, compares ``random_relevance`` with a fresh random map of the same
+    resolution per copy: an explainer whose output is noise, the least stable there is (about
+    sqrt(2) and above). Without a re-explainable method both are NaN and ``reason`` says why.
     ``evaluations`` counts the model inputs (forward and gradient) the re-explanations cost.
     """
     x = np.asarray(x, dtype=np.float32)
     leads = model_leads(classifier, x, lead_names)
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
-    edges = cell_edges(duration, cell_sec)
     explain = reexplainer(explanation, seed, identity, leads)
     if explain is None:
         return not_reexplainable("max_sensitivity", explanation)
+
+    def cells(relevance: Relevance) -> np.ndarray:
+        return relevance_cells(relevance, fs, duration, cell_sec)
+
     copies = noisy_copies(x, n_samples, radius, rng)
     before = classifier.counter.evaluations
-    grids = [cell_scores(explain(classifier, copy, fs, str(target)).perlead_spans, leads, edges)
+    grids = [cells(relevance_of(explain(classifier, copy, fs, str(target)), leads, len(x), fs))
              for copy in copies]
     evaluations = classifier.counter.evaluations - before
-    fresh = [cell_scores(random_attribution(leads, duration, cell_sec, rng), leads, edges) for _ in copies]
-    return {"max_sensitivity": max_sensitivity(cell_scores(explanation.perlead_spans, leads, edges), grids),
-            "random_max_sensitivity": max_sensitivity(cell_scores(random_spans, leads, edges), fresh),
+    fresh = [cells(random_like(random_relevance, rng, duration, cell_sec)) for _ in copies]
+    own = cells(relevance_of(explanation, leads, len(x), fs))
+    return {"max_sensitivity": max_sensitivity(own, grids),
+            "random_max_sensitivity": max_sensitivity(cells(random_relevance), fresh),
             "n_samples": int(n_samples), "radius": float(radius),
             "same_seed": reproduces_seed(explanation, seed, identity), "evaluations": int(evaluations)}
+
+
+def _max_sensitivity(ctx: MetricContext) -> dict[str, Any]:
+    found = explanation_max_sensitivity(ctx.classifier, ctx.x, ctx.fs, ctx.code, ctx.explanation,
+                                        ctx.random_relevance, ctx.rng("max_sensitivity"), seed=ctx.seed,
+                                        identity=ctx.record.name, lead_names=ctx.leads,
+                                        duration_sec=ctx.shown)
+    return {**found, "max_sensitivity_evaluations": found["evaluations"]}
+
+
+MAX_SENSITIVITY = MetricFamily(
+    "max_sensitivity", _max_sensitivity, group="extra", cost_column="max_sensitivity_evaluations", metrics=(
+        Metric("max_sensitivity", "Max-sensitivity (lower = more stable)", False, key=True,
+               note="largest relative change of the map over noisy copies of the input"),
+    ))

@@ -17,17 +17,14 @@ import numpy as np
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, NotDifferentiableError
-from ecgxai.evaluate.stability import spearman, window_mass
+from ecgxai.evaluate.stability import spearman
+from ecgxai.explain.attribution import cell_edges
 from ecgxai.explain.explainers import explain_input
 from ecgxai.explain.methods import METHODS
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import CELL_SEC, relevance_of
 from ecgxai.explain.settings import ExplainParams, derive_seed
 from ecgxai.models.base import Classifier
-
-#: Width (s) of the time cells the explanations are compared on.
-CELL_SEC = 0.1
-#: Methods whose cost does not depend on the segmentation: compared on their full dense attribution.
-_GRADIENT_METHODS = ("ig", "gradxinput")
 
 ExplainFn = Callable[[Classifier, np.ndarray, float, str], Explanation]
 
@@ -115,16 +112,14 @@ def attribution_grid(
     duration_sec: float | None = None,
     cell_sec: float = CELL_SEC,
 ) -> np.ndarray:
-    """(leads, cells) span mass (overlap x |weight|) on ``cell_sec`` cells over ``duration_sec``
-    (default the explanation's ``page_seconds``)."""
+    """(leads, cells) |relevance| (the map's, else the spans' overlap x |weight|) on ``cell_sec``
+    cells over ``duration_sec`` (default the explanation's ``page_seconds``) from its start."""
     exp = Explanation.from_payload(explanation)
     duration = float(duration_sec if duration_sec is not None else exp.page_seconds)
-    if cell_sec <= 0:
-        raise ConfigurationError(f"cell_sec must be positive, got {cell_sec}")
-    n_cells = max(1, math.ceil(duration / cell_sec - 1e-9))
-    edges = np.arange(n_cells + 1) * cell_sec
-    return np.stack([window_mass(exp.perlead_spans.get(lead, []), edges[:-1], edges[1:])
-                     for lead in lead_names]) if lead_names else np.zeros((0, n_cells))
+    edges = cell_edges(duration, cell_sec) + float(exp.start_sec or 0.0)
+    relevance = relevance_of(exp, lead_names)
+    return np.stack([relevance.window_mass(lead, edges[:, 0], edges[:, 1]) for lead in lead_names]) \
+        if lead_names else np.zeros((0, len(edges)))
 
 
 def _explainer(method: str | ExplainFn, params: ExplainParams | Mapping[str, Any] | None,
@@ -134,9 +129,6 @@ def _explainer(method: str | ExplainFn, params: ExplainParams | Mapping[str, Any
     if method not in METHODS:
         raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(METHODS)} "
                                  "or pass a callable (classifier, x, fs, target) -> Explanation")
-    if params is None and method in _GRADIENT_METHODS:
-        # every lead and every CELL_SEC window: the dense attribution summed in the comparison cells
-        params = {"event_kind": "uniform", "window_sec": CELL_SEC, "keep_leads": None, "topk_events": None}
 
     def explain(classifier: Classifier, x: np.ndarray, fs: float, target: str) -> Explanation:
         return explain_input(classifier, x, target, fs=fs, method=method, params=params, seed=seed,
@@ -163,11 +155,10 @@ def model_randomisation_check(
     ``x`` is explained for ``target`` with the original model and after randomising
     the top ``n`` weighted layers for each ``n`` in ``layers`` (increasing; see
     :func:`randomise_layers`). ``method`` is an explainer name or a callable
-    ``(classifier, x, fs, target) -> Explanation``. With a gradient method and no
-    ``params``, explanations cover every lead and every 0.1 s window (the full dense
-    attribution); otherwise their spans are used as they are.
+    ``(classifier, x, fs, target) -> Explanation``; explanations are compared on their whole
+    maps (spans when a callable's explanation has none).
 
-    Similarity = Spearman correlation of |weight| on a (lead x 0.1 s) grid of span mass
+    Similarity = Spearman correlation of |relevance| on a (lead x 0.1 s) grid (:func:`attribution_grid`)
     between the original explanation and each randomised one (NaN when either grid is
     constant). ``flagged`` is True when the similarity after the last step is still
     above ``threshold``, i.e. the explanation does not depend on the model's weights

@@ -8,8 +8,9 @@ the same (lead, beat) regions of the beats both records share:
 - :func:`insert_extra_beat` writes the augmented record as a valid Challenge record
   (MATLAB v4 ``.mat`` with int16 ``val`` + ``.hea``);
 - :func:`match_beats` pairs the beats of the two records by R-peak time;
-- :func:`region_scores` and :func:`compare_region_scores` turn two explanations into
-  per-(lead, beat) scores and compare them (Spearman, Jaccard@K, rank-biased overlap);
+- :func:`region_scores` and :func:`compare_region_scores` turn two explanations (their maps, or
+  their spans) into per-(lead, beat) scores and compare them (Spearman, Jaccard@K, rank-biased
+  overlap);
 - :func:`run_extra_beat_stability_experiment` does all of it for one record.
 """
 
@@ -30,7 +31,8 @@ import scipy.stats
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, InvalidSignalError
 from ecgxai.explain.explainers import explain_record
-from ecgxai.explain.payload import Explanation, Span
+from ecgxai.explain.payload import Explanation
+from ecgxai.explain.relevance import relevance_of
 from ecgxai.explain.segmentation import detect_r_peaks
 from ecgxai.explain.settings import ExplainParams, derive_seed
 from ecgxai.io.records import Record, read_header, read_record, record_base
@@ -292,24 +294,6 @@ def match_beats(
     return sorted(pairs)
 
 
-def span_mass(spans: Sequence[Span], start: float, end: float) -> float:
-    """Sum over spans of (overlap with ``[start, end)`` in seconds) x |weight|."""
-    return float(window_mass(spans, [start], [end])[0])
-
-
-def window_mass(spans: Sequence[Span], starts: Sequence[float] | np.ndarray,
-                ends: Sequence[float] | np.ndarray) -> np.ndarray:
-    """:func:`span_mass` for many windows ``[starts[i], ends[i])`` at once."""
-    starts = np.asarray(starts, dtype=float).ravel()
-    ends = np.asarray(ends, dtype=float).ravel()
-    if not len(spans):
-        return np.zeros(len(starts))
-    table = np.asarray(spans, dtype=float).reshape(-1, 3)
-    overlap = (np.minimum(table[None, :, 1], ends[:, None])
-               - np.maximum(table[None, :, 0], starts[:, None]))
-    return np.clip(overlap, 0.0, None) @ np.abs(table[:, 2])
-
-
 def region_scores(
     explanation: Explanation | Mapping[str, Any],
     r_times: Sequence[float] | np.ndarray,
@@ -317,16 +301,15 @@ def region_scores(
     before: float = BEAT_BEFORE_SEC,
     after: float = BEAT_AFTER_SEC,
 ) -> np.ndarray:
-    """(leads, beats) scores: the explanation's span mass over ``[r - before, r + after)`` per lead.
+    """(leads, beats) scores: the explanation's |relevance| over ``[r - before, r + after)`` per lead
+    (its map's, else its spans' overlap x |weight|).
 
-    Times are in the explanation's own record; a lead without spans scores 0.
+    Times are in the explanation's own record; a lead without relevance scores 0.
     """
-    spans = Explanation.from_payload(explanation).perlead_spans
+    relevance = relevance_of(Explanation.from_payload(explanation), lead_names)
     r = np.asarray(r_times, dtype=float).ravel()
-    out = np.zeros((len(lead_names), len(r)))
-    for i, lead in enumerate(lead_names):
-        out[i] = window_mass(spans.get(lead, []), r - before, r + after)
-    return out
+    return np.stack([relevance.window_mass(lead, r - before, r + after) for lead in lead_names]) \
+        if len(lead_names) else np.zeros((0, len(r)))
 
 
 # --- comparing rankings ---------------------------------------------------------------------------
@@ -422,7 +405,8 @@ def compare_region_scores(a: np.ndarray, b: np.ndarray, k: int = 10, p: float = 
 def _lead_union(*explanations: Explanation, preferred: Sequence[str] | None = None) -> list[str]:
     leads = list(preferred or [])
     for explanation in explanations:
-        leads += [lead for lead in explanation.perlead_spans if lead not in leads]
+        named = explanation.attribution.lead_names if explanation.attribution else explanation.perlead_spans
+        leads += [lead for lead in named if lead not in leads]
     return leads
 
 

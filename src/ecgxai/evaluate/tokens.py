@@ -4,8 +4,10 @@ As in the original toolkit, beats come from the whole recording and every beat g
 one token per lead and window type, even when clipping at the record's start leaves
 its window empty (score 0).
 
-A token's score is, over the explanation's spans on its lead, the sum of overlap
-duration x |weight|. Labels say whether the token's lead is in the class's strict
+A token's score is the explanation's |relevance| inside the token's window on its lead
+(:meth:`~ecgxai.explain.relevance.SpanRelevance.window_mass`): for spans, as in the original, the
+sum over the lead's spans of overlap duration x |weight|; for a whole attribution map, the sum of
+|value| over the window's samples. Labels say whether the token's lead is in the class's strict
 or lenient lead set (see :mod:`ecgxai.evaluate.registry`).
 """
 
@@ -18,17 +20,9 @@ import pandas as pd
 
 from ecgxai.evaluate.registry import RegistryEntry
 from ecgxai.evaluate.windows import BeatContext
+from ecgxai.explain.relevance import Relevance, SpanRelevance
 
 TOKEN_COLUMNS = ["lead", "window", "beat", "start_sec", "end_sec", "score", "strict", "lenient"]
-
-
-def overlap_scores(windows: np.ndarray, spans: Sequence[Sequence[float]]) -> np.ndarray:
-    """For (W, 2) windows, the sum over spans of overlap duration x |weight|."""
-    if len(windows) == 0 or len(spans) == 0:
-        return np.zeros(len(windows))
-    s = np.asarray(spans, dtype=float)
-    overlap = np.minimum(windows[:, 1:2], s[None, :, 1]) - np.maximum(windows[:, 0:1], s[None, :, 0])
-    return np.clip(overlap, 0, None) @ np.abs(s[:, 2])
 
 
 #: Which delineated windows stand for each fixed window type in the delineation-based ground truth.
@@ -59,7 +53,7 @@ def token_windows(context: BeatContext, window_types: Sequence[str], class_code:
 
 
 def make_tokens(
-    perlead_spans: Mapping[str, Sequence[Sequence[float]]],
+    relevance: Relevance | Mapping[str, Sequence[Sequence[float]]],
     context: BeatContext,
     entry: RegistryEntry,
     lead_names: Sequence[str],
@@ -67,7 +61,10 @@ def make_tokens(
     window_types: Sequence[str] | None = None,
     given_windows: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> pd.DataFrame:
-    """The token table (TOKEN_COLUMNS) of one explanation: lead-major, then window type, then beat."""
+    """The token table (TOKEN_COLUMNS) of one explanation (its relevance, or plain per-lead spans):
+    lead-major, then window type, then beat."""
+    if isinstance(relevance, Mapping):
+        relevance = SpanRelevance(relevance, tuple(lead_names), 0, 1.0)
     windows = token_windows(context, window_types or entry.windows, class_code, given_windows)
     bounds = np.array([(start, end) for _, _, start, end in windows], dtype=float).reshape(-1, 2)
     frames = []
@@ -78,7 +75,7 @@ def make_tokens(
             "beat": [beat for _, beat, _, _ in windows],
             "start_sec": bounds[:, 0],
             "end_sec": bounds[:, 1],
-            "score": overlap_scores(bounds, perlead_spans.get(lead, [])),
+            "score": relevance.window_mass(lead, bounds[:, 0], bounds[:, 1]),
             "strict": lead in entry.strict_leads,
             "lenient": lead in entry.lenient_leads,
         }, columns=TOKEN_COLUMNS))

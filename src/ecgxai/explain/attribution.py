@@ -238,15 +238,19 @@ def sum_per_segment(values: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return cumulative[segments[:, 1]] - cumulative[segments[:, 0]]
 
 
-def cell_bounds(duration_sec: float, cell_sec: float, fs: float, n_samples: int) -> np.ndarray:
-    """(n_cells, 2) sample ranges of consecutive ``cell_sec`` cells over ``[0, duration_sec)``
-    (seconds rounded to samples, clipped to the input); the last cell may be shorter."""
+def cell_edges(duration_sec: float, cell_sec: float) -> np.ndarray:
+    """(n, 2) start/end seconds of consecutive ``cell_sec`` cells over [0, duration_sec); the last
+    cell is cut at ``duration_sec`` when the duration is not a whole number of cells."""
     if cell_sec <= 0 or duration_sec <= 0:
         raise ConfigurationError(f"cell_sec and duration_sec must be > 0, got {cell_sec}, {duration_sec}")
     n = max(1, math.ceil(duration_sec / cell_sec - 1e-9))
     starts = np.arange(n) * cell_sec
-    edges = np.stack([starts, np.minimum(starts + cell_sec, duration_sec)], axis=1)
-    return np.clip(np.round(edges * fs), 0, n_samples).astype(np.int64)
+    return np.stack([starts, np.minimum(starts + cell_sec, duration_sec)], axis=1)
+
+
+def cell_bounds(duration_sec: float, cell_sec: float, fs: float, n_samples: int) -> np.ndarray:
+    """(n_cells, 2) sample ranges of :func:`cell_edges` (seconds rounded to samples, clipped to the input)."""
+    return np.clip(np.round(cell_edges(duration_sec, cell_sec) * fs), 0, n_samples).astype(np.int64)
 
 
 def sample_attribution(values: np.ndarray, segments: Sequence[tuple[int, int]], lead_names: Sequence[str],

@@ -24,9 +24,10 @@ from ecgxai.explain.segmentation import make_event_segments
 from ecgxai.explain.settings import ExplainParams, derive_seed, make_params
 from ecgxai.explain.spans import spans_from_attribution
 from ecgxai.io.classes import SCORED_CODES, class_name
-from ecgxai.io.preprocessing import to_model_input
+from ecgxai.io.preprocessing import ModelInput
 from ecgxai.io.records import Record, read_record, signal_file_of
 from ecgxai.models.base import Classifier
+from ecgxai.models.inputs import classifier_input
 
 
 def _label(code: str) -> str:
@@ -76,12 +77,23 @@ def explain_input(
     evaluations = classifier.counter.evaluations - before
     return Explanation(
         mat_path="", target_label=_label(str(target)), method_label=explainer.label,
-        page_seconds=len(x) / fs, perlead_spans=spans, lead_scores=scores, top5_leads=kept[:5],
+        page_seconds=attribution.end_sec - start_sec, perlead_spans=spans, lead_scores=scores,
+        top5_leads=kept[:5],
         target_code=str(target), probability=probability, event_spans=event_spans,
         model_evaluations=int(evaluations), seconds=time.perf_counter() - started, seed=record_seed,
         params=dict(attribution.settings), meta={**attribution.meta, "n_events": len(events)},
-        attribution=attribution,
+        attribution=attribution, start_sec=start_sec, end_sec=attribution.end_sec, fs=attribution.fs,
+        model_fs=float(fs),
     )
+
+
+def explain_model_input(classifier: Classifier, signal: ModelInput, target: str, method: str = "lime",
+                        params: ExplainParams | Mapping[str, Any] | None = None, seed: int | None = None
+                        ) -> Explanation:
+    """Explain a stretch of a record as the classifier takes it (see ``models.inputs.classifier_input``)."""
+    return explain_input(classifier, signal.x, str(target), fs=signal.fs, method=method, params=params,
+                         seed=seed, lead_names=signal.lead_names, identity=signal.record,
+                         record_fs=signal.record_fs, start_sec=signal.start_sec, end_sec=signal.end_sec)
 
 
 def explain_record(
@@ -91,17 +103,15 @@ def explain_record(
     method: str = "lime",
     params: ExplainParams | Mapping[str, Any] | None = None,
     seed: int | None = None,
+    *,
+    start_sec: float = 0.0,
     **read_kwargs: Any,
 ) -> Explanation:
-    """Read a record (or take a Record), build the model input and explain it for ``target``."""
+    """Read a record (or take a Record) and explain the stretch from ``start_sec`` that the model
+    takes (resampled to the model's rate when it states one) for ``target``."""
     rec = record if isinstance(record, Record) else read_record(record, **read_kwargs)
-    x = to_model_input(rec, maxlen=classifier.input_length, units=classifier.units,
-                       lead_names=classifier.lead_names)
-    shown = min(rec.duration_sec, classifier.input_length / rec.fs)
-    explanation = explain_input(classifier, x, str(target), fs=rec.fs, method=method, params=params,
-                                seed=seed, lead_names=classifier.lead_names, identity=rec.name,
-                                record_fs=rec.fs, end_sec=shown)
+    explanation = explain_model_input(classifier, classifier_input(classifier, rec, start_sec=start_sec),
+                                      str(target), method, params, seed)
     explanation.mat_path = "" if rec.path is None else str(signal_file_of(rec.path))
     explanation.record = rec.name
-    explanation.page_seconds = shown
     return explanation

@@ -36,6 +36,14 @@
 conflict (what the sign policy left of opposite-sign overlaps) and solo parts,
 measured before merging and rescaled to the merged mass, so the three add up
 to ``meta["lead_masses"]``.
+
+When both payloads carry their whole attribution maps (ecgxai's own), the same rules are
+applied per cell of the maps instead of per interval of the spans: each map is divided by its
+largest |value| per lead, every cell is an overlap (both maps hold every lead and event, so
+``beta`` has nothing to act on), ``sign_policy`` resolves conflicts, ``tau`` sets weak cells to
+zero (``"mass"``: cell seconds x |weight|), and the fused map's spans are derived as every
+explainer's are (the top events by fused weight on the ``topk`` leads by span mass). Maps on
+different segments are fused per sample.
 """
 
 from __future__ import annotations
@@ -49,7 +57,9 @@ from typing import Any
 import numpy as np
 
 from ecgxai.errors import ConfigurationError
+from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.payload import Explanation, Span, lead_masses, top_leads
+from ecgxai.explain.spans import spans_from_attribution
 
 PayloadLike = Mapping[str, Any] | Explanation
 Combiner = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
@@ -263,6 +273,72 @@ def _fuse_lead(spans_l: Sequence[Span], spans_t: Sequence[Span],
     return spans, parts
 
 
+def _common_grid(map_l: Attribution, map_t: Attribution) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Both maps' values on one grid (map_l's lead order) and that grid's Attribution axes: their own
+    segments when they share them, else per sample."""
+    if set(map_l.lead_names) != set(map_t.lead_names) or map_l.n_samples != map_t.n_samples:
+        raise ConfigurationError(f"maps on different leads or lengths cannot be fused: {map_l.lead_names} "
+                                 f"({map_l.n_samples}) vs {map_t.lead_names} ({map_t.n_samples})")
+    columns = [map_t.lead_names.index(lead) for lead in map_l.lead_names]
+    same = map_l.resolution == map_t.resolution and np.array_equal(map_l.segments, map_t.segments)
+    if same:
+        return map_l.values, map_t.values[:, columns], {"resolution": map_l.resolution}
+    return map_l.to_samples(), map_t.to_samples()[:, columns], {"resolution": "sample"}
+
+
+def _per_lead_normalised(values: np.ndarray) -> np.ndarray:
+    """Each column divided by its largest |value| (all-zero columns stay zero)."""
+    peak = np.abs(values).max(axis=0, keepdims=True)
+    return np.divide(values, peak, out=np.zeros_like(values), where=peak > 0)
+
+
+def fuse_maps(map_l: Attribution, map_t: Attribution, cfg: FusionSettings
+              ) -> tuple[Attribution, dict[str, dict[str, float]]]:
+    """The fused map of two maps of one record (see the module docstring) and, per lead, its
+    agreement / conflict / solo masses (cell seconds x |weight|)."""
+    a, b, axes = _common_grid(map_l, map_t)
+    a, b = _per_lead_normalised(a), _per_lead_normalised(b)
+    covered = np.ones(a.shape, dtype=bool)
+    weight, kind, keep = _combine(a, b, covered, covered, cfg)
+    if axes["resolution"] == "segment":
+        seconds = np.diff(map_l.segments, axis=1) / map_l.model_fs
+    else:
+        seconds = np.full((len(a), 1), 1.0 / map_l.model_fs)
+    keep &= _prune(np.zeros_like(seconds), seconds, weight, cfg)
+    weight = np.where(keep, weight, 0.0)
+    mass = seconds * np.abs(weight)
+    parts = {lead: {name: float(mass[:, i][kind[:, i] == k].sum()) for k, name in KIND_NAMES.items()}
+             for i, lead in enumerate(map_l.lead_names)}
+    fused = Attribution(values=weight, segments=map_l.segments, lead_names=map_l.lead_names,
+                        resolution=axes["resolution"], n_samples=map_l.n_samples, fs=map_l.fs,
+                        model_fs=map_l.model_fs, scale="normalised", method="fused",
+                        start_sec=map_l.start_sec, end_sec=map_l.end_sec, settings=cfg.as_dict())
+    return fused, parts
+
+
+def _rescaled(parts: Mapping[str, float], total: float) -> dict[str, float]:
+    """``parts`` scaled to add up to ``total`` (the lead's span mass), keeping their shares."""
+    whole = sum(parts.values())
+    return {name: (value * total / whole if whole > 0 else 0.0) for name, value in parts.items()}
+
+
+def _fused_spans(exp_l: Explanation, exp_t: Explanation, cfg: FusionSettings
+                 ) -> tuple[dict[str, list[Span]], dict[str, dict[str, float]], Attribution | None]:
+    """Fused spans and mass parts: from the maps when both payloads have one, else span by span."""
+    if exp_l.attribution is not None and exp_t.attribution is not None:
+        fused, parts = fuse_maps(exp_l.attribution, exp_t.attribution, cfg)
+        spans, _, _, _ = spans_from_attribution(fused, cfg.topk, exp_l.params.get("topk_events", 5))
+        return spans, {lead: _rescaled(parts[lead], mass) for lead, mass in lead_masses(spans).items()}, fused
+    spans: dict[str, list[Span]] = {}
+    parts: dict[str, dict[str, float]] = {}
+    for lead in _ordered_union(exp_l.perlead_spans, exp_t.perlead_spans):
+        fused_spans, split = _fuse_lead(exp_l.perlead_spans.get(lead, []), exp_t.perlead_spans.get(lead, []),
+                                        cfg)
+        if fused_spans:
+            spans[lead], parts[lead] = fused_spans, split
+    return spans, parts, None
+
+
 def _score_shares(exp: Explanation) -> dict[str, float]:
     """Lead scores (or span masses when absent) divided by their sum of |score|."""
     scores = exp.lead_scores or lead_masses(exp.perlead_spans)
@@ -309,12 +385,7 @@ def fuse_lime_timeshap_payload(
                          wt_merge_tol, force_leads, str(method_label))
     exp_l, exp_t = _explanation(payload_L, "payload_L"), _explanation(payload_T, "payload_T")
     _check_same_record(exp_l, exp_t)
-    spans: dict[str, list[Span]] = {}
-    parts: dict[str, dict[str, float]] = {}
-    for lead in _ordered_union(exp_l.perlead_spans, exp_t.perlead_spans):
-        fused, split = _fuse_lead(exp_l.perlead_spans.get(lead, []), exp_t.perlead_spans.get(lead, []), cfg)
-        if fused:
-            spans[lead], parts[lead] = fused, split
+    spans, parts, fused_map = _fused_spans(exp_l, exp_t, cfg)
     masses = lead_masses(spans)
     settings = cfg.as_dict()
     return Explanation(
@@ -326,4 +397,6 @@ def fuse_lime_timeshap_payload(
         model_evaluations=exp_l.model_evaluations + exp_t.model_evaluations,
         seconds=exp_l.seconds + exp_t.seconds, params=dict(settings),
         meta={"lead_masses": masses, "agreement_vs_solo": parts, "settings": settings},
+        attribution=fused_map, start_sec=exp_l.start_sec, end_sec=exp_l.end_sec, fs=exp_l.fs,
+        model_fs=exp_l.model_fs,
     )

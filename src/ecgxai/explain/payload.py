@@ -30,7 +30,12 @@ Span = tuple[float, float, float]
 
 @dataclass
 class Explanation:
-    """One explanation of one record for one target class."""
+    """One explanation of one record for one target class.
+
+    Times (spans, the map) are record seconds. ``start_sec``/``end_sec`` give the stretch of the
+    record the model saw (``page_seconds`` long), ``fs`` the record's sampling rate and ``model_fs``
+    the model input's; a payload without them (the original toolkit's) means the stretch from 0 s.
+    """
 
     mat_path: str
     target_label: str
@@ -50,6 +55,10 @@ class Explanation:
     params: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     attribution: Attribution | None = None
+    start_sec: float = 0.0
+    end_sec: float | None = None
+    fs: float | None = None
+    model_fs: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.attribution, Mapping):

@@ -34,7 +34,8 @@ ExplainClass = Literal["force", "pred"]
 JSON_COLUMNS = ("perlead_spans", "lead_scores", "event_spans", "params", "meta", "attribution")
 TABLE_COLUMNS = ["group_class", "sel_idx", "record", "filename", "target_code", "target_label",
                  "method_label", "probability", "model_evaluations", "seconds", "seed",
-                 "page_seconds", "top5_leads", *JSON_COLUMNS, "error"]
+                 "page_seconds", "start_sec", "end_sec", "fs", "model_fs", "top5_leads", *JSON_COLUMNS,
+                 "error"]
 #: The columns of the tables ``explain`` writes beside the payload files (which hold the maps).
 RUN_TABLE_COLUMNS = [column for column in TABLE_COLUMNS if column != "attribution"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.explain.explainers import explain_record
-from ecgxai.explain.methods import METHODS
+from ecgxai.explain.methods import METHODS, resolve_method
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.pipeline import RUN_TABLE_COLUMNS, explanation_row, fuse_for_class
 from ecgxai.explain.settings import ExplainParams
@@ -194,10 +194,12 @@ def run_explanations(
     A failing record is logged, listed in the errors table and skipped. ``execution``
     is a number of local worker processes or an :class:`~ecgxai.parallel.Execution`
     (Dask); each worker loads the model (which must come from a file) once. Tables are
-    in item order and payloads are the same whichever backend ran them.
+    in item order and payloads are the same whichever backend ran them. ``method="auto"`` runs
+    the method :data:`~ecgxai.explain.methods.AUTO_CHOICE` picks for the classifier.
     """
+    method = resolve_method(method, classifier)
     if method not in RUN_METHODS:
-        raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}")
+        raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}, or auto")
     out, execution = Path(out_dir), as_execution(execution)
     methods = FUSED_PARTS if method == "fused" else (method,)
     parts = [_explain_method(classifier, items, m, out, params, seed, force, execution, progress)

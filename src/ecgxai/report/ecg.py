@@ -6,6 +6,12 @@ range on its own lead's panel, placed with the chart's panel geometry (``chart.p
 millimetres) and drawn into the chart's own scene, under the trace: red for evidence for
 the class (weight > 0), blue against, opacity growing with ``|weight|`` relative to the
 payload's largest ``|weight|``. The SVG marks span rectangles with ``class="ecgxai-span"``.
+
+An explanation with its whole attribution map also gets a colour band along the foot of every
+lead's panel: one cell per segment of the map (per :data:`BAND_BIN_SEC` of samples for a
+sample-level map), red for the class and blue against, opacity by ``|value|`` relative to the
+map's cells (full at their 98th percentile), so it shows on which beats and waves of every lead
+the evidence lies, not only the top spans. Band cells are marked ``class="ecgxai-band"``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from ecg_plot.chart import STANDARD_LEADS, ECGChart, Style
 from ecg_plot.data import normalize
 
 from ecgxai.errors import ConfigurationError, LeadMismatchError, RecordNotFoundError, UnknownClassError
+from ecgxai.explain.attribution import Attribution, cell_bounds, sum_per_segment
 from ecgxai.explain.payload import Explanation, Span, lead_masses, top_leads
 from ecgxai.io.classes import class_name
 from ecgxai.io.records import Record, read_record, record_base, resolve_record_path
@@ -34,8 +41,13 @@ AGAINST_COLOUR = "#1f77b4"
 TOP_LEAD_COLOUR = "#6a1b9a"
 #: Shade opacity of the smallest and of the largest ``|weight|``.
 MIN_OPACITY, MAX_OPACITY = 0.12, 0.55
-#: The ``class`` attribute of every span rectangle in the SVG.
+#: The ``class`` attribute of every span rectangle in the SVG ...
 SPAN_CLASS = "ecgxai-span"
+#: ... and of every cell of a map's colour band, its height (mm) and a sample-level map's cell (s).
+BAND_CLASS, BAND_MM, BAND_BIN_SEC = "ecgxai-band", 3.0, 0.02
+#: A band's full opacity is reached at this percentile of the map's |cells| (a few spiky cells
+#: would otherwise leave the rest invisible); cells weaker than BAND_FLOOR of it are not drawn.
+BAND_PERCENTILE, BAND_FLOOR = 98.0, 0.05
 #: The ``class`` attribute of the merged grid paths (one per panel, line colour and direction).
 GRID_CLASS = "ecgxai-grid"
 #: Leads shown by :func:`plot_comparison` unless ``leads`` is given.
@@ -53,6 +65,7 @@ class Shade:
     end: float
     opacity: float
     colour: str
+    band: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,10 +126,12 @@ class ExplainedChart(ECGChart):
         for shade in self.shades.get(self.record.names[panel.lead], []):
             start, end = max(shade.start, panel.start), min(shade.end, panel.end)
             if end > start:
+                height = min(BAND_MM, panel.height) if shade.band else panel.height
                 yield ("rect", index, {
-                    "x": panel.x + (start - panel.start) * self.speed, "y": panel.y,
-                    "width": (end - start) * self.speed, "height": panel.height,
-                    "fill": shade.colour, "opacity": round(shade.opacity, 4), "class": SPAN_CLASS,
+                    "x": panel.x + (start - panel.start) * self.speed, "y": panel.y + panel.height - height,
+                    "width": (end - start) * self.speed, "height": height,
+                    "fill": shade.colour, "opacity": round(shade.opacity, 4),
+                    "class": BAND_CLASS if shade.band else SPAN_CLASS,
                 })
 
     def _lead_labels(self) -> Iterator[tuple]:
@@ -236,7 +251,8 @@ def _window(explanation: Explanation, record: Record,
     if window is not None:
         return window
     if explanation.page_seconds > 0:
-        return 0.0, min(float(explanation.page_seconds), record.duration_sec)
+        start = float(explanation.start_sec or 0.0)
+        return start, min(start + float(explanation.page_seconds), record.duration_sec)
     return None
 
 
@@ -257,6 +273,43 @@ def span_shades(channel: str, spans: Sequence[Span], max_weight: float) -> list[
     """Shades of one lead's spans on ``channel``; spans of zero weight are not drawn."""
     return [Shade(channel, start, end, shade_opacity(w, max_weight), FOR_COLOUR if w > 0 else AGAINST_COLOUR)
             for start, end, w in spans if w != 0 and end > start]
+
+
+def band_cells(attribution: Attribution, lead: str) -> list[tuple[float, float, float]]:
+    """(start_sec, end_sec, value) cells of one lead's band, in record seconds: the map's segments, or
+    :data:`BAND_BIN_SEC` bins of a sample-level map (each the sum of its samples)."""
+    if lead not in attribution.lead_names:
+        return []
+    if attribution.resolution == "segment":
+        bounds, values = attribution.segments, attribution.values
+    else:
+        bounds = cell_bounds(attribution.duration_sec, BAND_BIN_SEC, attribution.model_fs,
+                             attribution.n_samples)
+        bounds = bounds[bounds[:, 1] > bounds[:, 0]]
+        values = sum_per_segment(attribution.values, bounds)
+    column = values[:, attribution.lead_names.index(lead)]
+    seconds = attribution.start_sec + bounds / attribution.model_fs
+    return [(float(s), float(e), float(v)) for (s, e), v in zip(seconds, column, strict=True)]
+
+
+def band_shades(channel: str, cells: Sequence[tuple[float, float, float]], max_value: float) -> list[Shade]:
+    """Band shades of one lead's map cells (cells under :data:`BAND_FLOOR` of ``max_value`` left out)."""
+    return [Shade(channel, start, end, shade_opacity(v, max_value), FOR_COLOUR if v > 0 else AGAINST_COLOUR,
+                  band=True)
+            for start, end, v in cells if max_value > 0 and abs(v) >= BAND_FLOOR * max_value and end > start]
+
+
+def map_band_shades(explanation: Explanation, channels: Mapping[str, str]) -> list[Shade]:
+    """Band shades of an explanation's map on the given {lead: chart channel}, opacity relative to the
+    :data:`BAND_PERCENTILE` of the map's |cells| over all its leads; none without a map."""
+    attribution = explanation.attribution
+    if attribution is None:
+        return []
+    cells = {lead: band_cells(attribution, lead) for lead in attribution.lead_names}
+    magnitudes = [abs(v) for found in cells.values() for _, _, v in found]
+    largest = float(np.percentile(magnitudes, BAND_PERCENTILE)) if magnitudes else 0.0
+    return [shade for lead, channel in channels.items() if lead in cells
+            for shade in band_shades(channel, cells[lead], largest)]
 
 
 def _scored_name(code: str | None) -> str:
@@ -323,9 +376,13 @@ def plot_from_payload(
     largest = max_abs_weight(explanation)
     shades = [shade for lead, spans in explanation.perlead_spans.items()
               if show_all_leads or lead in top for shade in span_shades(lead, spans, largest)]
+    shades += map_band_shades(explanation, {lead: lead for lead in rec.lead_names})
     labels = {lead: LeadLabel(f"{lead}  #{rank}", True) for rank, lead in enumerate(top, start=1)}
     note = (f"opacity ~ |weight| (max {largest:.3g}) · bold #n: top-{len(top)} leads"
-            + ("" if show_all_leads else ", the only leads shaded"))
+            + ("" if show_all_leads else ", the only leads shaded")
+            + (" · band: the whole map, every lead" if explanation.attribution is not None else ""))
+    if explanation.attribution is not None:
+        note += f" ({explanation.attribution.scale})"
     title = f"{rec.name} · {_class_text(explanation)} · {explanation.method_label or 'explanation'}" \
             + _probability_text(explanation)
     chart = ExplainedChart(_chart_record(rec.signal, rec.fs, rec.lead_names), shades=shades, labels=labels,
@@ -402,6 +459,7 @@ def plot_comparison(
             names.append(name)
             columns.append(rec.lead_names.index(lead))
             shades += span_shades(name, explanation.perlead_spans.get(lead, []), max_abs_weight(explanation))
+            shades += map_band_shades(explanation, {lead: name})
             rank = f"  #{ranking.index(lead) + 1}" if lead in ranking else ""
             labels[name] = LeadLabel(name + rank, bool(rank))
     title = f"{rec.name} · {_class_text(explanations[0])} · " + " vs ".join(methods)

@@ -31,7 +31,7 @@ from PIL import Image
 import ecgxai
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import ALL_CLASSES, BASELINE_METHOD, COMPARISON_TABLE, key_columns
+from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_TABLE, key_columns
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import class_name
@@ -345,10 +345,8 @@ def _mean_sd_median(row: Any, metric: str) -> str:
 
 
 def _comparison_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The comparison table by class (``all`` first, then by code), methods in run order, the random
-    baseline last in each class."""
+    """The comparison table by class (``all`` first, then by code), methods in run order."""
     order = {method: i for i, method in enumerate(dict.fromkeys(table["method"]))}
-    order[BASELINE_METHOD] = len(order)
     keyed = table.assign(_all=table["meta_code"].astype(str) != ALL_CLASSES,
                          _method=table["method"].map(order))
     ordered = keyed.sort_values(["_all", "meta_code", "_method"], kind="stable")
@@ -360,7 +358,7 @@ def _comparison_section(run: RunContents) -> str:
     table = run.comparison
     if table is None or table.empty:
         return ""
-    columns = key_columns(table)
+    columns = key_columns(table, baselines=True)
     rows = [[r["class_name"] if r["meta_code"] == ALL_CLASSES else _class_title(str(r["meta_code"])),
              *(r[c] for c in columns if c != "meta_code")]
             for _, r in _comparison_rows(table).iterrows()]
@@ -368,7 +366,8 @@ def _comparison_section(run: RunContents) -> str:
         '<h2 id="comparison">Method comparison</h2>',
         f"<p class=muted>From {_e(COMPARISON_TABLE)}: means over the records each method explained and "
         "evaluated; cost in forward-pass equivalents (explanation seconds / seconds of one record's "
-        "forward pass); the random baseline scores one random attribution per record and class.</p>",
+        "forward pass); each random_* column scores a random map of the method's own resolution on "
+        "the same records.</p>",
         _table(["class", *(c for c in columns if c != "meta_code")], rows),
         _figure(lambda: plot_method_comparison(table), "the method comparison", svg_markup),
     ])

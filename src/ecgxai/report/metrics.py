@@ -28,7 +28,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import ALL_CLASSES, BASELINE_METHOD, COMPARISON_FIGURE, KEY_METRICS
+from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_FIGURE
+from ecgxai.evaluate.metrics import KEY_METRICS, METRICS
 from ecgxai.report.figure import ReportFigure
 
 #: Metrics :func:`plot_metric_boxes` draws by default (those present in the table).
@@ -36,36 +37,21 @@ BOX_METRICS = (
     "strict_attauc", "lenient_attauc", "faithfulness_gain", "deletion_auc", "morf_auc", "lerf_auc",
     "insertion_auc", "lerf_morf_gap", "spearman", "jaccard_at_k", "rbo",
 )
+#: Panel titles: each registered metric's name and direction, and the stability experiment's scores.
 METRIC_TITLES = {
-    "strict_attauc": "AttAUC, strict leads (chance 0.5)",
-    "lenient_attauc": "AttAUC, lenient leads (chance 0.5)",
-    "faithfulness_gain": "faithfulness gain (> 0 is faithful)",
-    "deletion_auc": "targeted deletion AUC (lower is better)",
-    "morf_auc": "MoRF AUC (lower is better)",
-    "lerf_auc": "LeRF AUC (higher is better)",
-    "insertion_auc": "insertion AUC (higher is better)",
-    "lerf_morf_gap": "LeRF - MoRF gap (> 0 is faithful)",
+    **{m.column: f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for m in METRICS},
     "spearman": "stability: Spearman",
     "jaccard_at_k": "stability: Jaccard@K",
     "rbo": "stability: rank-biased overlap",
-    "faithfulness_correlation": "faithfulness correlation (higher is better)",
-    "road_morf_auc": "ROAD MoRF AUC (lower is better)",
-    "gt_auroc": "ground-truth AUROC (chance 0.5)",
-    "pointing_game": "pointing game (higher is better)",
-    "relevance_mass_accuracy": "relevance mass accuracy (higher is better)",
-    "relevance_rank_accuracy": "relevance rank accuracy (higher is better)",
-    "max_sensitivity": "max-sensitivity (lower is better)",
-    "randomisation_similarity": "randomisation similarity (lower is better)",
 }
-#: Chance or no-effect levels drawn as dashed lines.
-REFERENCE_LEVELS = {"strict_attauc": 0.5, "lenient_attauc": 0.5, "faithfulness_gain": 0.0,
-                    "lerf_morf_gap": 0.0, "gt_auroc": 0.5}
+#: Chance or no-effect levels drawn as dashed lines: the registered metrics' fixed chance levels.
+REFERENCE_LEVELS = {m.column: float(m.chance) for m in METRICS if isinstance(m.chance, int | float)}
 CURVE_KINDS = {
     "morf": "MoRF: most relevant deleted first (lower = faithful)",
     "lerf": "LeRF: least relevant deleted first (higher = faithful)",
     "insertion": "insertion: most relevant kept first (higher = faithful)",
 }
-BASELINE_LABEL = BASELINE_METHOD
+BASELINE_LABEL = "random baseline"
 BASELINE_COLOUR = "#9e9e9e"
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
             "#bcbd22", "#393b79")
@@ -309,19 +295,22 @@ def _comparison_classes(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _draw_metric_bars(ax: Axes, indexed: pd.DataFrame, metric: str, methods: Sequence[str],
                       classes: Sequence[tuple[str, str]], colours: Mapping[str, str]) -> None:
-    """One bar per method in each class group; the class's random baseline as a dashed segment
-    across its group (or the metric's chance level as a grey line when it has no baseline)."""
+    """One bar per method in each class group, each with its own random baseline (a random map of
+    the method's resolution) as a dashed tick across the bar (or the metric's chance level as a grey
+    line when it has no baseline)."""
     width = 0.8 / len(methods)
     with_baseline = False
     for g, (code, _) in enumerate(classes):
         for s, method in enumerate(methods):
+            centre = g - 0.4 + width * (s + 0.5)
             value = _comparison_value(indexed, method, code, metric)
             if math.isfinite(value):
-                ax.bar(g - 0.4 + width * (s + 0.5), value, width * 0.9, color=colours[method])
-        chance = _comparison_value(indexed, BASELINE_METHOD, code, metric)
-        if math.isfinite(chance):
-            ax.hlines(chance, g - 0.45, g + 0.45, colors="black", linestyles="--", linewidth=1.2, zorder=3)
-            with_baseline = True
+                ax.bar(centre, value, width * 0.9, color=colours[method])
+            chance = _comparison_value(indexed, method, code, f"random_{metric}")
+            if math.isfinite(chance):
+                ax.hlines(chance, centre - width / 2, centre + width / 2, colors="black", linestyles="--",
+                          linewidth=1.2, zorder=3)
+                with_baseline = True
     if not with_baseline and metric in REFERENCE_LEVELS:
         ax.axhline(REFERENCE_LEVELS[metric], color="#888888", linewidth=0.8)
     ax.axhline(0.0, color="#555555", linewidth=0.5)
@@ -355,7 +344,7 @@ def plot_method_comparison(
     title: str | None = None,
 ) -> MetricFigure:
     """Small multiples of a comparison table: per metric, one bar per method in each class group
-    (``all`` first) with the random baseline dashed across the group; and one panel of each
+    (``all`` first) with its random baseline dashed across the bar; and one panel of each
     method's cost in forward-pass equivalents per record (over all classes, log scale).
 
     Metrics absent from the table or without a value for any method are left out.
@@ -364,9 +353,8 @@ def plot_method_comparison(
     if missing:
         raise ConfigurationError(f"not a comparison table: no columns {missing}")
     table = table.assign(meta_code=table["meta_code"].astype(str))
-    explained = table[table["method"] != BASELINE_METHOD]
-    methods = [str(m) for m in dict.fromkeys(explained["method"])]
-    present = [m for m in metrics if m in table.columns and explained[m].notna().any()]
+    methods = [str(m) for m in dict.fromkeys(table["method"])]
+    present = [m for m in metrics if m in table.columns and table[m].notna().any()]
     if not methods or not present:
         raise ConfigurationError(f"the comparison table has no method with values of {list(metrics)}")
     indexed = table.set_index(["method", "meta_code"])
@@ -377,9 +365,9 @@ def plot_method_comparison(
         _draw_metric_bars(ax, indexed, metric, methods, classes, colours)
     _draw_cost_bars(axes[-1], indexed, methods, colours)
     handles = [Patch(facecolor=colours[m], label=m) for m in methods]
-    handles.append(Line2D([], [], color="black", linestyle="--", label=BASELINE_METHOD))
+    handles.append(Line2D([], [], color="black", linestyle="--", label=f"{BASELINE_LABEL} (same resolution)"))
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), title="method")
-    pairs = explained.loc[explained["meta_code"] == ALL_CLASSES, "n"].max() if "n" in table else math.nan
+    pairs = table.loc[table["meta_code"] == ALL_CLASSES, "n"].max() if "n" in table else math.nan
     figure.suptitle(title or f"method comparison: {len(methods)} methods, up to {_fmt_count(pairs)} "
                     "record x class pairs each")
     return MetricFigure(figure)

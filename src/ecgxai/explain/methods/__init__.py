@@ -8,6 +8,8 @@ leads), or :class:`~ecgxai.explain.methods.base.Explainer` itself, and add it to
 
 from __future__ import annotations
 
+import logging
+
 from ecgxai.errors import ConfigurationError
 from ecgxai.explain.methods.base import Explainer, ExplainInput, GradientExplainer, PerturbationExplainer
 from ecgxai.explain.methods.gradcam import GradCam
@@ -18,6 +20,9 @@ from ecgxai.explain.methods.occlusion import Occlusion
 from ecgxai.explain.methods.shapley_sampling import ShapleySampling
 from ecgxai.explain.methods.smoothgrad import SmoothGrad
 from ecgxai.explain.methods.timeshap import TimeShap
+from ecgxai.models.base import Classifier
+
+log = logging.getLogger(__name__)
 
 #: Registry: method name -> explainer class.
 EXPLAINERS: dict[str, type[Explainer]] = {cls.name: cls for cls in (
@@ -40,5 +45,25 @@ def get_explainer(name: str) -> type[Explainer]:
         raise ConfigurationError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None
 
 
-__all__ = ["EXPLAINERS", "GRADIENT_METHODS", "METHODS", "METHOD_LABELS", "PERTURBATION_METHODS",
-           "ExplainInput", "Explainer", "GradientExplainer", "PerturbationExplainer", "get_explainer"]
+#: The method name that asks ecgxai to choose.
+AUTO = "auto"
+#: What ``auto`` picks, from the method comparison on the reference ResNet and records
+#: (benchmarks/results/compare-reference.md: mean MoRF of each method's whole map against its random
+#: map, cost in forward-pass equivalents): the best gradient method within 64 forward-pass
+#: equivalents for a model with gradients, the best perturbation method for a black box.
+AUTO_CHOICE: dict[bool, str] = {True: "ig", False: "occlusion"}
+
+
+def resolve_method(method: str, classifier: Classifier) -> str:
+    """``method``, or for ``auto`` the method :data:`AUTO_CHOICE` picks for ``classifier`` (logged)."""
+    if method != AUTO:
+        return method
+    chosen = AUTO_CHOICE[bool(classifier.differentiable)]
+    kind = "a model with gradients" if classifier.differentiable else "a black-box model"
+    log.info("method auto: %s for %s (%s backend)", chosen, kind, classifier.backend)
+    return chosen
+
+
+__all__ = ["AUTO", "AUTO_CHOICE", "EXPLAINERS", "GRADIENT_METHODS", "METHODS", "METHOD_LABELS",
+           "PERTURBATION_METHODS", "ExplainInput", "Explainer", "GradientExplainer", "PerturbationExplainer",
+           "get_explainer", "resolve_method"]
