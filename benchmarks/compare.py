@@ -20,8 +20,10 @@ key columns).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from datetime import date
@@ -44,7 +46,7 @@ from ecgxai.evaluate.compare import (
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.evaluate.runs import evaluate_to_files
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.runs import RUN_METHODS, WorkItem
+from ecgxai.explain.runs import RUN_METHODS, WorkItem, payload_path
 from ecgxai.io.files import write_table
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.io.records import signal_file_of
@@ -54,6 +56,9 @@ from ecgxai.synth import generate_dataset
 
 DEFAULT_PER_CLASS = {"reference": 10, "synthetic": 5}
 SEED_METHOD = "original fused (seed payloads)"
+#: Methods also scored from their span cut alone (``<method> (spans only)``), cost as recorded.
+SPAN_CUT_METHODS = ("lime", "timeshap")
+SPAN_CUT_SUFFIX = " (spans only)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -108,15 +113,18 @@ def seed_payloads(reference: Path, items: list[WorkItem]) -> list[Explanation]:
     return payloads
 
 
-def with_seed_payloads(result: Comparison, classifier: ecgxai.Classifier, args: argparse.Namespace,
-                       items: list[WorkItem]) -> Comparison:
-    """The comparison with the original's fused payloads as one more method (cost NaN), evaluated the
-    same way into the work folder; the table and per-record files are rewritten with them."""
-    payloads = seed_payloads(args.reference, items)
-    metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / "original_fused.csv",
+def with_method(result: Comparison, classifier: ecgxai.Classifier, args: argparse.Namespace, name: str,
+                payloads: list[Explanation], known_cost: bool = True) -> Comparison:
+    """The comparison with ``payloads`` scored as one more method ``name`` (their recorded cost, or NaN
+    unless ``known_cost``), evaluated the same way into the work folder; the table and per-record files
+    are rewritten with them."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / f"{slug}.csv",
                                    seed=args.seed, force=args.force, execution=args.jobs,
                                    extra_metrics=args.extra_metrics)
-    extra = per_record_rows(SEED_METHOD, metrics, payloads).assign(seconds=np.nan, model_evaluations=np.nan)
+    extra = per_record_rows(name, metrics, payloads)
+    if not known_cost:
+        extra = extra.assign(seconds=np.nan, model_evaluations=np.nan)
     per_record = pd.concat([result.per_record, extra], ignore_index=True)
     table = comparison_table(per_record, result.forward_seconds)
     write_table(table, args.work / COMPARISON_TABLE)
@@ -124,12 +132,38 @@ def with_seed_payloads(result: Comparison, classifier: ecgxai.Classifier, args: 
     return Comparison(table, per_record, result.errors, result.forward_seconds)
 
 
+def span_cut_payloads(args: argparse.Namespace, method: str, items: list[WorkItem]) -> list[Explanation]:
+    """A method's payloads without their maps: scored from the original span cut alone."""
+    return [dataclasses.replace(Explanation.from_json(payload_path(args.work, method, item).read_text()),
+                                attribution=None)
+            for item in items if payload_path(args.work, method, item).is_file()]
+
+
+def checks(table: pd.DataFrame) -> list[str]:
+    """Markdown lines: per class, the methods whose whole map does not beat its random map on MoRF,
+    and the map vs span-cut MoRF of the methods scored both ways."""
+    lines = ["## Checks", ""]
+    for code, rows in table.groupby("meta_code", sort=True):
+        failing = rows[~(rows["morf_auc"] < rows["random_morf_auc"])]["method"].tolist()
+        lines.append(f"- {code}: mean MoRF below the method's own random map for "
+                     f"{len(rows) - len(failing)} of {len(rows)} methods"
+                     + (f"; not for {', '.join(failing)}" if failing else ""))
+    indexed = table.set_index(["method", "meta_code"])
+    for method in SPAN_CUT_METHODS:
+        cut = f"{method}{SPAN_CUT_SUFFIX}"
+        for code in sorted({c for m, c in indexed.index if m == cut}):
+            whole, spans = indexed.loc[(method, code), "morf_auc"], indexed.loc[(cut, code), "morf_auc"]
+            lines.append(f"- {method}, {code}: MoRF {whole:.3f} with the whole map, {spans:.3f} with the "
+                         f"span cut ({'lower' if whole < spans else 'NOT lower'} with the map)")
+    return [*lines, ""]
+
+
 def write_markdown(out: Path, args: argparse.Namespace, result: Comparison, described: str,
                    n_items: int, runtime: float) -> None:
     """Settings, the key columns of the table and the failures, as Markdown."""
     env = environment()
-    short = result.table[[*key_columns(result.table)[:3], "seconds_per_record", "evaluations_per_record",
-                          *key_columns(result.table)[3:]]]
+    columns = key_columns(result.table, baselines=True)
+    short = result.table[[*columns[:3], "seconds_per_record", "evaluations_per_record", *columns[3:]]]
     lines = [
         f"# Method comparison on {args.data} records", "",
         f"- Model and records: {described}; {n_items} record x class pairs.",
@@ -144,8 +178,11 @@ def write_markdown(out: Path, args: argparse.Namespace, result: Comparison, desc
         f"{runtime:.0f} s (with resumed work).",
         f"- Failed: {len(result.errors)} explanation(s) or evaluation(s). Full table: `{out.name}`; "
         f"run folder `{args.work}`.", "",
-        "Means per method and class (`all`: every class); `random baseline`: one random attribution per "
-        "record and class, scored the same way.", "",
+        "Means per method and class (`all`: every class); each `random_*` column scores, on the same "
+        "records, a random map of the method's own resolution (per sample, per event x lead, or per 0.1 s "
+        f"cell for spans). `<method>{SPAN_CUT_SUFFIX}`: the same payloads scored from their original span "
+        "cut alone (top 5 events x top 5 leads).", "",
+        *checks(result.table),
         short.round(3).to_markdown(index=False),
     ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -161,13 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     classifier, items, described = setup
     result = compare_methods(classifier, items, args.methods, args.work, seed=args.seed, force=args.force,
                              execution=args.jobs, extra_metrics=args.extra_metrics)
+    for method in [m for m in SPAN_CUT_METHODS if m in args.methods]:
+        result = with_method(result, classifier, args, f"{method}{SPAN_CUT_SUFFIX}",
+                             span_cut_payloads(args, method, items))
     if args.data == "reference":
-        result = with_seed_payloads(result, classifier, args, items)
+        result = with_method(result, classifier, args, SEED_METHOD, seed_payloads(args.reference, items),
+                             known_cost=False)
     save_method_comparison(result.table, args.work)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(args.out, index=False)
     write_markdown(args.out, args, result, described, len(items), time.perf_counter() - started)
-    print(result.table[key_columns(result.table)].round(3).to_string(index=False))
+    print(result.table[key_columns(result.table, baselines=True)].round(3).to_string(index=False))
     return 0
 
 

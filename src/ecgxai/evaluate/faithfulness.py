@@ -341,11 +341,17 @@ def cell_sums(relevance: np.ndarray, fs: float, duration_sec: float, cell_sec: f
     return sum_per_segment(relevance, cell_bounds(duration_sec, cell_sec, fs, len(relevance))).T
 
 
+#: Cell scores closer than this share of the largest |score| tie (sums over samples carry rounding noise).
+TIE_TOLERANCE = 1e-9
+
+
 def ranked_order(scores: np.ndarray, tiebreak: np.ndarray, descending: bool) -> np.ndarray:
-    """Indices of ``scores`` by value (largest first when ``descending``), equal scores in the order
-    of ``tiebreak`` (a random permutation: never lead order, which would favour some leads the same
-    way for every method)."""
-    return np.lexsort((tiebreak, -scores if descending else scores))
+    """Indices of ``scores`` by value (largest first when ``descending``), scores equal within
+    :data:`TIE_TOLERANCE` in the order of ``tiebreak`` (a random permutation: never lead order, which
+    would favour some leads the same way for every method)."""
+    scale = float(np.abs(scores).max(initial=0.0))
+    key = np.round(scores / (scale * TIE_TOLERANCE)) if scale > 0 else scores
+    return np.lexsort((tiebreak, -key if descending else key))
 
 
 def cells_per_step(n_cells: int, steps: np.ndarray) -> list[int]:
@@ -668,7 +674,7 @@ RANKING = MetricFamily(
         Metric("morf_auc", "MoRF deletion area (most relevant first)", False, key=True,
                note="area / (p0 x 0.5) as lead x 0.1 s cells are zeroed, most relevant first"),
         Metric("lerf_auc", "LeRF deletion area (least relevant first)", True),
-        Metric("insertion_auc", "Insertion area (most relevant first)", True),
+        Metric("insertion_auc", "Insertion area (most relevant first)", True, key=True),
         Metric("lerf_morf_gap", "LeRF - MoRF gap", True, key=True),
     ))
 CORRELATION = MetricFamily(

@@ -99,7 +99,7 @@ def randomise_layers(classifier: Classifier, n_layers: int, seed: int | None = N
     wrapped = KerasClassifier(
         clone, class_names=source.class_names, input_length=source.input_length,
         n_leads=source.n_leads, units=source.units, lead_names=source.lead_names,
-        batch_size=source.batch_size, output_activation=source.output_activation,
+        batch_size=source.batch_size, output_activation=source.output_activation, fs=source.fs,
         source=f"{source.source}[randomised top {int(n_layers)}]",
     )
     wrapped.randomised_layers = tuple(randomised)

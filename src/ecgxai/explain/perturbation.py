@@ -158,17 +158,21 @@ def explain_two_level(
     return TwoLevelResult(event_weights, [int(j) for j in order], lead_weights, evaluations)
 
 
-def two_level_grid(result: TwoLevelResult, n_leads: int, fill: str = "share") -> np.ndarray:
+def lead_profile(result: TwoLevelResult, n_leads: int) -> np.ndarray:
+    """(L,) the mean share of |lead weight| each lead holds in the top events (equal shares when no
+    top event has a lead weight): how the record's evidence is spread over the leads."""
+    shares = [np.abs(w) / np.abs(w).sum() for w in result.lead_weights.values() if np.abs(w).sum() > 0]
+    return np.mean(shares, axis=0) if shares else np.full(n_leads, 1.0 / n_leads)
+
+
+def two_level_grid(result: TwoLevelResult, n_leads: int) -> np.ndarray:
     """(n_events, L) weights of a hierarchical game: each top event's lead weights, and for every
-    other event its event weight spread over the leads (the events outside the top k get no lead
-    game). ``fill="share"``: an equal share w / L per lead (lead-level weights inside an event add
-    up to about the event's weight, so the shares are on their scale); ``"profile"``: w times the
-    mean share of |lead weight| each lead holds in the top events."""
-    grid = np.repeat(result.event_weights[:, None] / n_leads, n_leads, axis=1)
-    if fill == "profile" and result.lead_weights:
-        shares = [np.abs(w) / np.abs(w).sum() for w in result.lead_weights.values() if np.abs(w).sum() > 0]
-        if shares:
-            grid = result.event_weights[:, None] * np.mean(shares, axis=0)[None, :]
+    other event (which gets no lead game) its event weight spread over the leads in proportion to
+    :func:`lead_profile`. Lead-level weights inside an event add up to about the event's weight, so
+    the spread values are on their scale. Chosen by measurement over an equal share per lead
+    (``benchmarks/two_level_fill.py``): on 10 reference records, LIME's mean MoRF 0.43 / 0.41 (AF /
+    sinus rhythm) against 0.58 / 0.61, TimeSHAP's 0.32 / 0.42 against 0.52 / 0.60."""
+    grid = result.event_weights[:, None] * lead_profile(result, n_leads)[None, :]
     for j, weights in result.lead_weights.items():
         grid[j] = weights
     return grid

@@ -124,8 +124,9 @@ class PerturbationExplainer(Explainer):
 
     The map holds every event and lead. Flat games give every cell its own value. Hierarchical
     games give the leads of the top ``topk_events`` events their lead-level weights and every
-    other event its event weight shared equally over the leads (:func:`two_level_grid`); the
-    event-level weights are kept as the map's ``segment_weights`` (they pick the spans' top events).
+    other event its event weight spread over the leads as the top events' lead weights are
+    (:func:`~ecgxai.explain.perturbation.two_level_grid`); the event-level weights are kept as the
+    map's ``segment_weights`` (they pick the spans' top events).
     """
 
     kind: ClassVar[Kind] = "perturbation"
