@@ -21,7 +21,8 @@ its receptive field either side), so a perturbation changes only the features wh
 
 Backends (:mod:`~ecgxai.models.incremental_keras`, :mod:`~ecgxai.models.incremental_torch`) find the
 split and the reach in the model graph; :func:`build_engine` confirms both by measurement before
-the engine is used. The base cache assumes the model's weights do not change between calls.
+the engine is used. The base cache assumes the model's weights do not change between calls
+(:meth:`IncrementalForward.clear_cache` forgets it).
 """
 
 from __future__ import annotations
@@ -138,6 +139,10 @@ class IncrementalForward:
         counter.model_seconds += time.perf_counter() - started
         return out
 
+    def clear_cache(self) -> None:
+        """Forget the cached base feature maps (needed after changing the model's weights)."""
+        self._bases.clear()
+
     # --- the computation --------------------------------------------------------------------------
 
     def _raw(self, base: np.ndarray, batch: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, float, int]:
@@ -247,7 +252,7 @@ class IncrementalForward:
         except (ValueError, IndexError) as exc:  # misaligned crops: slices of the wrong length
             raise NotIncrementalError(f"self-check failed: {exc}") from None
         finally:
-            self._bases.clear()
+            self.clear_cache()
         full = self.classifier._probabilities(self.classifier._forward(batch), len(batch))
         error = float(np.abs(self.classifier._probabilities(raw, len(batch)) - full).max())
         if error > PROBABILITY_TOLERANCE:
