@@ -185,6 +185,21 @@ def test_odd_keras_layers_and_length():
     assert worst <= TOLERANCE, where
 
 
+def test_keras_sequential_of_dynamic_length():
+    """A Sequential declared for inputs of any length (stride-1 'same' convolutions need none)."""
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((None, 12)), layers.Conv1D(8, 7, padding="same", activation="relu"),
+                              layers.Conv1D(8, 4, padding="same", activation="elu"),
+                              layers.GlobalAveragePooling1D(), layers.Dense(2, activation="softmax")])
+    classifier = ecgxai.load_model(model, class_names=["a", "b"], input_length=800, units="mV")
+    engine = classifier.incremental()
+    assert engine is not None and (engine.receptive_field, engine.stride) == (5, 1)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(800, 12)).astype(np.float32)
+    worst, where = _worst_difference(classifier, [("noise", x, None)])
+    assert worst <= TOLERANCE, where
+
+
 def test_torch_sequential_time_last():
     """An nn.Sequential taking (N, L, T), with max pooling and a 'valid' convolution."""
     torch = pytest.importorskip("torch", reason="torch is an optional backend and is not installed")

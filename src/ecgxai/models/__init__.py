@@ -1,6 +1,7 @@
 """Model adapters: every backend behind one batched, counted Classifier interface."""
 
 from ecgxai.models.base import CallableClassifier, Classifier
+from ecgxai.models.incremental import IncrementalForward
 from ecgxai.models.loader import load_model
 from ecgxai.models.predict import Predictions, batched_predict_all, predict_records
 from ecgxai.models.zoo import ARCHITECTURES, Architecture
@@ -10,6 +11,7 @@ __all__ = [
     "Architecture",
     "CallableClassifier",
     "Classifier",
+    "IncrementalForward",
     "Predictions",
     "batched_predict_all",
     "load_model",

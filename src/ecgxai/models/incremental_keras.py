@@ -97,7 +97,7 @@ def _node_kind(node: Any, inputs: list[Reach | str], pools: list[tuple[Pool, Any
 
 def _sliding_reach(layer: Any, reach: Reach, length: int | None) -> Reach:
     """The reach after a 1-D convolution or pooling layer; TensorFlow pads 'same' by
-    (out - 1) * stride + span + 1 - length samples, the smaller half on the left."""
+    (out - 1) * stride + span + 1 - length samples (span at stride 1), the smaller half on the left."""
     _require_channels_last(layer)
     kernel = (layer.pool_size if hasattr(layer, "pool_size") else layer.kernel_size)[0]
     stride, dilation = layer.strides[0], getattr(layer, "dilation_rate", (1,))[0]
@@ -106,8 +106,11 @@ def _sliding_reach(layer: Any, reach: Reach, length: int | None) -> Reach:
         return reach.then(kernel, stride, dilation, 0)
     if layer.padding == "causal":
         return reach.then(kernel, stride, dilation, span)
+    if stride == 1:
+        return reach.then(kernel, stride, dilation, span // 2)
     if length is None:
-        raise NotIncrementalError(f"layer {layer.name} pads 'same' an input of unknown length")
+        raise NotIncrementalError(f"layer {layer.name} pads 'same' with stride {stride} an input of "
+                                  "unknown length")
     out = -(-length // stride)
     return reach.then(kernel, stride, dilation, max((out - 1) * stride + span + 1 - length, 0) // 2)
 
