@@ -249,8 +249,10 @@ class IncrementalForward:
         try:
             self._check_features(base, batch, windows)
             raw, _, _ = self._raw(base, batch, windows)
-        except (ValueError, IndexError) as exc:  # misaligned crops: slices of the wrong length
-            raise NotIncrementalError(f"self-check failed: {exc}") from None
+        except NotIncrementalError:
+            raise
+        except Exception as exc:  # misaligned crops (slices of the wrong length), a crop the model refuses
+            raise NotIncrementalError(f"self-check failed: {type(exc).__name__}: {exc}") from None
         finally:
             self.clear_cache()
         full = self.classifier._probabilities(self.classifier._forward(batch), len(batch))
