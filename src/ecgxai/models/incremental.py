@@ -332,6 +332,10 @@ def build_engine(classifier: Classifier) -> IncrementalForward | None:
         log.info("%s: no incremental engine, local perturbations run the full model (%s)",
                  classifier.source, exc)
         return None
+    except Exception as exc:  # the graph walk relies on framework internals that may change
+        log.warning("%s: no incremental engine, local perturbations run the full model (analysing the "
+                    "model failed: %s: %s)", classifier.source, type(exc).__name__, exc)
+        return None
     try:
         engine.self_check()
     except NotIncrementalError as exc:
