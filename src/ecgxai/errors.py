@@ -106,6 +106,11 @@ class NotDifferentiableError(ModelError, TypeError):
     """Gradients were asked of a backend that cannot provide them."""
 
 
+class NotIncrementalError(ModelError):
+    """The model does not fit the incremental engine (no time-local trunk before global pooling, or
+    the engine's self-check failed); callers run the full forward pass instead."""
+
+
 # --- run folders -------------------------------------------------------------
 
 

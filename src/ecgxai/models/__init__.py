@@ -1,6 +1,7 @@
 """Model adapters: every backend behind one batched, counted Classifier interface."""
 
 from ecgxai.models.base import CallableClassifier, Classifier
+from ecgxai.models.incremental import IncrementalForward
 from ecgxai.models.inputs import Stretches, classifier_input
 from ecgxai.models.loader import load_model
 from ecgxai.models.predict import Predictions, batched_predict_all, predict_records
@@ -11,6 +12,7 @@ __all__ = [
     "Architecture",
     "CallableClassifier",
     "Classifier",
+    "IncrementalForward",
     "Predictions",
     "Stretches",
     "batched_predict_all",

@@ -3,7 +3,9 @@
 A :class:`Classifier` maps a batch (N, T, L) float32 to probabilities (N, C)
 float32, knows its class codes, input length, lead order and input units, batches
 internally, and counts how many samples it has evaluated so explanation costs
-can be reported in forward-pass equivalents.
+can be reported in forward-pass equivalents. :meth:`Classifier.predict_local` evaluates
+inputs that differ from one base input inside known time windows, through the incremental
+engine (:mod:`ecgxai.models.incremental`) when the model fits it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -21,9 +23,13 @@ from ecgxai.errors import (
     InputShapeError,
     ModelOutputError,
     NotDifferentiableError,
+    NotIncrementalError,
     UnknownClassError,
 )
 from ecgxai.io.records import Units, check_fs, check_units
+
+if TYPE_CHECKING:
+    from ecgxai.models.incremental import IncrementalForward, SplitModel
 
 OutputActivation = Literal["sigmoid", "softmax"] | None
 Score = Literal["logit", "probability"]
@@ -33,12 +39,21 @@ _PROBABILITY_TOLERANCE = 1e-4
 
 @dataclass
 class CallCounter:
-    """How much model work has been done: samples evaluated, batches sent, seconds inside the model."""
+    """How much model work has been done: samples evaluated, batches sent, seconds inside the model.
+
+    ``forward_samples`` counts model inputs evaluated (one per input, however it was computed), so
+    :attr:`evaluations` means the same with or without the incremental engine. ``forward_fraction``
+    counts the share of full forward passes actually computed: +1 per input of a full pass; through
+    the incremental engine, +crop length / T per input run on a crop (+1 for one it runs whole) and
+    +1 per base input whose feature map was not cached yet. Without the engine it equals
+    ``forward_samples``.
+    """
 
     forward_samples: int = 0
     forward_batches: int = 0
     gradient_samples: int = 0
     model_seconds: float = 0.0
+    forward_fraction: float = 0.0
 
     @property
     def evaluations(self) -> int:
@@ -48,7 +63,7 @@ class CallCounter:
     def reset(self) -> None:
         """Set every count back to zero."""
         self.forward_samples = self.forward_batches = self.gradient_samples = 0
-        self.model_seconds = 0.0
+        self.model_seconds = self.forward_fraction = 0.0
 
 
 class Classifier:
@@ -95,6 +110,7 @@ class Classifier:
         self.fs = None if fs is None else check_fs(fs)  # input sampling rate in Hz; None = unknown
         self.counter = CallCounter()
         self.spec: Any = None  # a models.spec.ModelSpec when loaded from a file (parallel runs need one)
+        self._engine: IncrementalForward | Literal[False] | None = False  # False: not built yet
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -119,9 +135,31 @@ class Classifier:
             out[start:stop] = self._probabilities(raw, stop - start)
             self.counter.forward_batches += 1
         self.counter.forward_samples += len(x)
+        self.counter.forward_fraction += len(x)
         return out
 
     __call__ = predict
+
+    def incremental(self) -> IncrementalForward | None:
+        """The incremental engine for inputs that differ from a base only inside a time window, built
+        and self-checked on first use; None (the reason logged once) when the model does not fit."""
+        if self._engine is False:
+            from ecgxai.models.incremental import build_engine
+
+            self._engine = build_engine(self)
+        return self._engine
+
+    def predict_local(self, base: np.ndarray, batch: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Probabilities (M, C) float32 of ``batch`` (M, T, L), where ``batch[m]`` equals ``base`` (T, L)
+        outside ``windows[m]`` = (start, end) samples: through the incremental engine when the model
+        has one (same results within 1e-5), else :meth:`predict`. Counted either way."""
+        engine = self.incremental()
+        if engine is not None:
+            return engine.predict(base, batch, windows)
+        from ecgxai.models.incremental import check_local
+
+        _, batch, _ = check_local(self, base, batch, windows)
+        return self.predict(batch)
 
     def class_index(self, code: str | int) -> int:
         """Column of a class code (or pass-through of an integer column index)."""
@@ -263,6 +301,11 @@ class Classifier:
 
     def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
         raise NotImplementedError
+
+    def _split_model(self) -> SplitModel:
+        """The model cut into trunk, global pooling and head for the incremental engine."""
+        raise NotIncrementalError(f"the {self.backend} backend runs its model as a whole; only Keras "
+                                  "functional models and torch.fx-traceable modules can be split")
 
     def _resolve_conv_layer(self, layer: str | None) -> str:
         raise ConfigurationError(f"{self.source}: the {self.backend} backend cannot expose layer "

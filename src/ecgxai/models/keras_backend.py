@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from ecgxai.errors import ConfigurationError, ModelLoadError, UnsafeModelError
 from ecgxai.models.base import Classifier, Score
+from ecgxai.models.incremental import SplitModel
 from ecgxai.models.zoo import Architecture
 
 _ACTIVATIONS_WITH_LOGITS = ("sigmoid", "softmax")
@@ -65,6 +66,11 @@ class KerasClassifier(Classifier):
             tape.watch(x)
             target = tf.cond(as_logit, lambda: self._logit(x), lambda: self._call(x))[:, index]
         return tape.gradient(target, x)
+
+    def _split_model(self) -> SplitModel:
+        from ecgxai.models.incremental_keras import keras_split
+
+        return keras_split(self)
 
     def _resolve_conv_layer(self, layer: str | None) -> str:
         """``layer`` checked to be a top-level layer with a (N, T', C) output, or the last Conv1D."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from ecgxai.errors import ConfigurationError, MissingDependencyError, ModelLoadError
 from ecgxai.models.base import Classifier, Score
+from ecgxai.models.incremental import SplitModel
 from ecgxai.models.onnx_backend import InputLayout
 
 
@@ -54,6 +55,11 @@ class TorchClassifier(Classifier):
         (grad,) = self.torch.autograd.grad(target.sum(), leaf)
         return grad.numpy()
 
+
+    def _split_model(self) -> SplitModel:
+        from ecgxai.models.incremental_torch import torch_split
+
+        return torch_split(self)
 
     def _resolve_conv_layer(self, layer: str | None) -> str:
         """``layer`` checked to name a submodule, or the last ``nn.Conv1d`` in registration order."""
