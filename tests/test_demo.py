@@ -11,6 +11,7 @@ import pytest
 
 from ecgxai.cli.main import main
 from ecgxai.evaluate.localisation import LOCALISATION_KEYS
+from ecgxai.explain.methods import AUTO_CHOICE
 from ecgxai.synth import SYNTH_CODES
 
 
@@ -26,14 +27,16 @@ def test_demo_writes_every_step(demo_run, capsys):
     assert len(probs) == 8 and set(SYNTH_CODES) <= set(probs.columns)
     selection = pd.read_csv(demo_run / "selection.csv", dtype={"group_class": str})
     assert sorted(selection["group_class"]) == sorted(SYNTH_CODES)  # one record of each diagnosis
-    for method in ("lime", "timeshap", "fused"):
+    chosen = AUTO_CHOICE[True]  # the demo CNN has gradients
+    for method in (chosen, "lime", "timeshap", "fused"):
         assert len(list((demo_run / "payloads" / method).rglob("*.json"))) == 8
     metrics = pd.read_csv(demo_run / "metrics.csv", dtype={"meta_code": str})
     assert len(metrics) == 16 and metrics["error"].isna().all()
     assert metrics[list(LOCALISATION_KEYS)].notna().all().all()  # every record carries its planted mask
     assert metrics["gt_auroc"].between(0, 1).all()
     manifest = json.loads((demo_run / "run.json").read_text())
-    assert manifest["demo"]["records"] == 8 and manifest["demo"]["methods"] == ["lime", "fused"]
+    assert manifest["demo"]["records"] == 8 and manifest["demo"]["methods"] == [chosen, "fused"]
+    assert manifest["demo"]["methods_requested"] == ["auto", "fused"]
     html = (demo_run / "report.html").read_text()
     assert "<img" in html and "SYN00001" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
