@@ -12,13 +12,18 @@ Flat (:func:`explain_flat`): every (event, lead) cell is a player at once; a mas
 is zeroed, the rest of the signal is kept.
 
 Masked inputs are built with one vectorised multiply per chunk of masks, and all model
-calls go through the classifier's batched predict.
+calls go through the classifier's batched predict. Each masked input differs from ``x`` only
+between the first and the last event it masks (inside one event, for the lead games in
+``context`` mode), so they go through ``classifier.predict_local``: models with an incremental
+engine (``ecgxai.models.incremental``) recompute only the activations that window changes, which
+makes occlusion of every cell alone and the lead games cheap; other models run the full pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -97,16 +102,43 @@ def mask_cells(x: np.ndarray, events: Sequence[Event], masks: np.ndarray) -> np.
     return x[None, :, :] * keep.astype(x.dtype)
 
 
-def masked_outputs(classifier: Classifier, build: Callable[[np.ndarray], np.ndarray], masks: np.ndarray,
-                   target: int) -> np.ndarray:
+def changed_windows(events: Sequence[Event], masks: np.ndarray) -> np.ndarray:
+    """(M, 2) sample windows ``[start, end)`` outside which :func:`mask_cells` of ``masks`` (M,
+    n_events, L or 1) leaves the input unchanged: from the first to the last event a mask touches
+    ((0, 0) for the all-on mask)."""
+    touched = ~masks.all(axis=2)                                        # (M, n_events)
+    any_touched = touched.any(axis=1)
+    first = np.argmax(touched, axis=1)
+    last = touched.shape[1] - 1 - np.argmax(touched[:, ::-1], axis=1)
+    bounds = np.asarray(events, dtype=np.int64).reshape(-1, 2)
+    windows = np.stack([bounds[first, 0], bounds[last, 1]], axis=1)
+    return np.where(any_touched[:, None], windows, 0)
+
+
+Windows = Callable[[np.ndarray], np.ndarray]
+
+
+def _same_window(window: Event, masks: np.ndarray) -> np.ndarray:
+    """(M, 2): every mask's input changes inside ``window`` only."""
+    return np.tile(np.asarray(window, dtype=np.int64)[None], (len(masks), 1))
+
+
+def masked_outputs(classifier: Classifier, x: np.ndarray, build: Callable[[np.ndarray], np.ndarray],
+                   masks: np.ndarray, target: int, windows: Windows | None = None) -> np.ndarray:
     """The model's ``target`` column for the inputs ``build`` makes from ``masks``, in chunks.
 
-    At most :data:`MASK_CHUNK` masked inputs exist at once; a smaller set goes in one call.
+    ``windows`` maps masks to the (M, 2) sample windows outside which their inputs equal ``x``
+    (then ``classifier.predict_local`` computes only what changes); None runs the full pass. At most
+    :data:`MASK_CHUNK` masked inputs exist at once.
     """
-    if len(masks) <= MASK_CHUNK:
-        return classifier.predict(build(masks))[:, target]
-    return np.concatenate([classifier.predict(build(masks[start:start + MASK_CHUNK]))[:, target]
-                           for start in range(0, len(masks), MASK_CHUNK)])
+    def outputs(chunk: np.ndarray) -> np.ndarray:
+        batch = build(chunk)
+        if windows is None:
+            return classifier.predict(batch)[:, target]
+        return classifier.predict_local(x, batch, windows(chunk))[:, target]
+
+    chunks = [masks[start:start + MASK_CHUNK] for start in range(0, len(masks), MASK_CHUNK)]
+    return np.concatenate([outputs(chunk) for chunk in chunks])
 
 
 def mask_leads_in_window(x: np.ndarray, window: Event, masks: np.ndarray, mode: LeadMode) -> np.ndarray:
@@ -143,7 +175,8 @@ def explain_two_level(
     if not events:
         raise ConfigurationError("no events to explain (empty segmentation)")
     masks, weights = surrogate.sample(len(events), m_event, rng)
-    outputs = masked_outputs(classifier, lambda m: mask_events(x, events, m), masks, target)
+    outputs = masked_outputs(classifier, x, lambda m: mask_events(x, events, m), masks, target,
+                             lambda m: changed_windows(events, m[:, :, None]))
     event_weights = surrogate.fit(masks, outputs, weights)
     evaluations = len(masks)
     order = np.argsort(-np.abs(event_weights), kind="stable")[: max(0, topk_events)]
@@ -151,8 +184,9 @@ def explain_two_level(
     for j in order:
         lead_masks, lead_w = surrogate.sample(x.shape[1], m_feat, rng, keep_prob=lead_keep_prob)
         window = events[j]
-        lead_outputs = masked_outputs(
-            classifier, lambda m, w=window: mask_leads_in_window(x, w, m, lead_mode), lead_masks, target)
+        local = partial(_same_window, window) if lead_mode == "context" else None
+        lead_outputs = masked_outputs(classifier, x, partial(mask_leads_in_window, x, window, mode=lead_mode),
+                                      lead_masks, target, local)
         lead_weights[int(j)] = surrogate.fit(lead_masks, lead_outputs, lead_w)
         evaluations += len(lead_masks)
     return TwoLevelResult(event_weights, [int(j) for j in order], lead_weights, evaluations)
@@ -201,7 +235,8 @@ def explain_flat(
     keep_prob = None if lead_keep_prob is None else np.tile(lead_keep_prob, n_events)
     masks, weights = surrogate.sample(n_events * n_leads, budget, rng, keep_prob=keep_prob)
     outputs = masked_outputs(
-        classifier, lambda m: mask_cells(x, events, m.reshape(len(m), n_events, n_leads)), masks, target)
+        classifier, x, lambda m: mask_cells(x, events, m.reshape(len(m), n_events, n_leads)), masks, target,
+        lambda m: changed_windows(events, m.reshape(len(m), n_events, n_leads)))
     grid = surrogate.fit(masks, outputs, weights).reshape(n_events, n_leads)
     return grid, len(masks)
 
