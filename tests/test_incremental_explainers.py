@@ -24,7 +24,8 @@ SETTINGS = {
 def assert_same_maps(model, record, code: str, monkeypatch) -> None:
     """Each method's map with the model's engine equals its map on the full forward pass."""
     def explain_all() -> dict:
-        return {m: explain_record(model, record, code, method=m, params=p, seed=4) for m, p in SETTINGS.items()}
+        return {method: explain_record(model, record, code, method=method, params=params, seed=4)
+                for method, params in SETTINGS.items()}
 
     assert model.incremental() is not None
     fast = explain_all()
