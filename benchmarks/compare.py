@@ -8,6 +8,10 @@ extra method ``original fused (seed payloads)`` (its cost is unknown: NaN).
 ``ecgxai.synth``, with planted evidence masks for the localisation metrics) explained for their
 own diagnosis by the bundled demo model.
 
+Besides the methods, the table holds ``occlusion (flat, 0.1 s)`` (every lead x 0.1 s cell occluded
+alone) and ``lime (spans only)`` / ``timeshap (spans only)``: the same LIME and TimeSHAP payloads
+scored from the original's span cut alone, to show what the cut costs.
+
 Both run :func:`ecgxai.evaluate.compare.compare_methods` into a work folder (default
 ``out/bench-compare-<data>``: resumable, and ``ecgxai report`` shows it with the figure), then
 write ``benchmarks/results/compare-<data>.csv`` (the whole table) and ``.md`` (settings and the
@@ -45,8 +49,9 @@ from ecgxai.evaluate.compare import (
 )
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.evaluate.runs import evaluate_to_files
+from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.runs import RUN_METHODS, WorkItem, payload_path
+from ecgxai.explain.runs import RUN_METHODS, WorkItem, payload_path, run_explanations
 from ecgxai.io.files import write_table
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.io.records import signal_file_of
@@ -59,6 +64,8 @@ SEED_METHOD = "original fused (seed payloads)"
 #: Methods also scored from their span cut alone (``<method> (spans only)``), cost as recorded.
 SPAN_CUT_METHODS = ("lime", "timeshap")
 SPAN_CUT_SUFFIX = " (spans only)"
+#: Methods run again with other settings, each into its own folder, named as here.
+VARIANTS = {"occlusion (flat, 0.1 s)": ("occlusion", {"hierarchy": "flat", "window_sec": 0.1})}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,13 +120,17 @@ def seed_payloads(reference: Path, items: list[WorkItem]) -> list[Explanation]:
     return payloads
 
 
+def slug(name: str) -> str:
+    """A file name for a method's name (``lime (spans only)`` -> ``lime_spans_only``)."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 def with_method(result: Comparison, classifier: ecgxai.Classifier, args: argparse.Namespace, name: str,
                 payloads: list[Explanation], known_cost: bool = True) -> Comparison:
     """The comparison with ``payloads`` scored as one more method ``name`` (their recorded cost, or NaN
     unless ``known_cost``), evaluated the same way into the work folder; the table and per-record files
     are rewritten with them."""
-    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / f"{slug}.csv",
+    metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / f"{slug(name)}.csv",
                                    seed=args.seed, force=args.force, execution=args.jobs,
                                    extra_metrics=args.extra_metrics)
     extra = per_record_rows(name, metrics, payloads)
@@ -130,6 +141,20 @@ def with_method(result: Comparison, classifier: ecgxai.Classifier, args: argpars
     write_table(table, args.work / COMPARISON_TABLE)
     write_table(per_record, args.work / PER_RECORD_TABLE)
     return Comparison(table, per_record, result.errors, result.forward_seconds)
+
+
+def with_variant(result: Comparison, classifier: ecgxai.Classifier, args: argparse.Namespace,
+                 items: list[WorkItem], name: str) -> Comparison:
+    """The comparison with one of :data:`VARIANTS` explained (resumable, its own folder) and scored."""
+    method, params = VARIANTS[name]
+    folder = args.work / "variants" / slug(name)
+    # one untimed explanation first, so the first record's seconds do not include tracing
+    explain_record(classifier, items[0].filename, items[0].group_class, method=method, params=params)
+    run_explanations(classifier, items, method, folder, params=params, seed=args.seed, force=args.force,
+                     execution=args.jobs)
+    payloads = [Explanation.from_json(payload_path(folder, method, item).read_text()) for item in items
+                if payload_path(folder, method, item).is_file()]
+    return with_method(result, classifier, args, name, payloads)
 
 
 def span_cut_payloads(args: argparse.Namespace, method: str, items: list[WorkItem]) -> list[Explanation]:
@@ -198,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     classifier, items, described = setup
     result = compare_methods(classifier, items, args.methods, args.work, seed=args.seed, force=args.force,
                              execution=args.jobs, extra_metrics=args.extra_metrics)
+    for name in VARIANTS:
+        result = with_variant(result, classifier, args, items, name)
     for method in [m for m in SPAN_CUT_METHODS if m in args.methods]:
         result = with_method(result, classifier, args, f"{method}{SPAN_CUT_SUFFIX}",
                              span_cut_payloads(args, method, items))

@@ -361,3 +361,55 @@ def test_cli_windows_then_select(reference_dir, reference_model, joined, tmp_pat
                  "--out", str(tmp_path / "late.csv")]) == 3  # beyond the record: that record fails
     errors = pd.read_csv(tmp_path / "late.errors.csv")
     assert errors["error_type"].item() == "ConfigurationError" and "beyond" in errors["message"].item()
+
+
+# --- explanations live in the record's time ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_gradient_maps_at_other_rates_match_the_originals(reference_model, copies, picked, fs):
+    """IG of a 257 / 1000 Hz copy, on the model's 500 Hz axis of the same record seconds, correlates
+    with the original's IG at least 0.9 (per lead x 0.1 s cell, every record)."""
+    for original, copy in zip(picked[:3], copies[fs][:3], strict=True):
+        maps = [ecgxai.explain.explain_record(reference_model, path, AF, method="ig", seed=1).attribution
+                for path in (original.path, copy)]
+        assert maps[1].fs == fs and maps[1].model_fs == 500 and maps[0].fs == 500
+        assert maps[1].end_sec == pytest.approx(maps[0].end_sec, abs=1 / fs)
+        cells = [m.to_cells(0.1, duration_sec=maps[0].end_sec).ravel() for m in maps]
+        assert np.corrcoef(*cells)[0, 1] >= 0.9, (original.name, fs)
+
+
+def test_explain_and_evaluate_a_later_stretch(reference_model, joined):
+    """The stretch from 30 s of the joined record is the fourth part's signal: spans, map and metrics
+    are in record seconds and score the same as the part explained on its own (metrics that draw
+    random subsets draw them by record name, so they differ between the two names)."""
+    later = ecgxai.explain.explain_record(reference_model, joined[500], AF, method="gradxinput", seed=2,
+                                          start_sec=30.0)
+    alone = ecgxai.explain.explain_record(reference_model, joined["parts"][3], AF, method="gradxinput",
+                                          seed=2)
+    assert (later.start_sec, later.end_sec, later.page_seconds) == (30.0, 40.0, 10.0)
+    assert all(30 <= s < e <= 40 for spans in later.perlead_spans.values() for s, e, _ in spans)
+    np.testing.assert_allclose(later.attribution.values, alone.attribution.values, rtol=1e-3,
+                               atol=np.abs(alone.attribution.values).max() * 1e-3)
+    from ecgxai.evaluate import evaluate_payload
+
+    rows = [evaluate_payload(e, reference_model, seed=2, ranking=True) for e in (later, alone)]
+    for metric in ("morf_auc", "insertion_auc", "probability"):  # not the metrics of random subsets,
+        assert rows[0][metric] == pytest.approx(rows[1][metric], abs=0.02), metric
+
+
+def test_cli_explain_windows_takes_each_classes_best_stretch(reference_dir, reference_model, joined,
+                                                             tmp_path):
+    model = ["--model", str(reference_dir / "model" / "resnet_final_weights.h5"),
+             "--architecture", "physionet2020_resnet"]
+    assert main(["explain", str(joined[500]), *model, "--windows", "--method", "gradxinput", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    parts = ecgxai.batched_predict_all(reference_model, joined["parts"], progress=False)
+    for code in (AF, SR):
+        written = tmp_path / "run" / "payloads" / "gradxinput" / code / "JOINED.json"
+        payload = json.loads(written.read_text())
+        k = int(np.argmax(parts[:, list(reference_model.class_names).index(code)]))
+        assert (payload["start_sec"], payload["end_sec"]) == (10 * k, 10 * k + 10)
+        assert payload["attribution"]["start_sec"] == 10 * k
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())["explain"]["gradxinput"]
+    assert manifest["stretches"]["windows"] is True

@@ -217,18 +217,41 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def _work_items(args: argparse.Namespace) -> tuple[list[WorkItem], dict]:
-    """The work items of ``--selection FILE`` or of record files x ``--targets`` (default AF and SR),
-    and what was read, for the manifest."""
+    """The work items of ``--selection FILE`` or of record files x ``--targets`` (default AF and SR)
+    from ``--start`` (``--windows`` stretches are chosen once the model is loaded), and what was read,
+    for the manifest."""
     from ecgxai.explain.runs import items_from_records, items_from_selection
 
     if bool(args.selection) == bool(args.records):
         raise ECGXAIError("give either --selection FILE or record files/directories, not both or none")
     targets = _codes(args.targets) or None
+    stretched = getattr(args, "start", None) is not None or getattr(args, "windows", False)
     if args.selection:
+        if stretched:
+            raise ECGXAIError("a selection names its stretches (start_sec); --start and --windows are for "
+                              "record files")
         items = items_from_selection(read_table(args.selection, dtype={"group_class": str}), targets)
         return items, {"selection": _file_input(args.selection)}
     records = find_records(*args.records)
-    return items_from_records(records, targets or list(TARGET_META)), _record_inputs(args.records, records)
+    start = getattr(args, "start", None) or 0.0
+    return (items_from_records(records, targets or list(TARGET_META), start),
+            _record_inputs(args.records, records))
+
+
+def _at_best_stretches(args: argparse.Namespace, model: Classifier, items: list[WorkItem]) -> list[WorkItem]:
+    """With ``--windows``, each item moved to the stretch (of the model's length) most probable for its
+    class."""
+    from dataclasses import replace
+
+    from ecgxai.models.predict import predict_records
+
+    if not getattr(args, "windows", False):
+        return items
+    paths = list(dict.fromkeys(item.filename for item in items))
+    found = predict_records(model, paths, windows=True, window_stride=args.window_stride,
+                            progress=not args.quiet, execution=_execution(args))
+    best = found.best_starts({item.group_class for item in items})
+    return [replace(item, start_sec=best.get(item.filename, {}).get(item.group_class, 0.0)) for item in items]
 
 
 def _model_for(args: argparse.Namespace, items: Sequence[WorkItem]) -> Classifier:
@@ -254,6 +277,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     execution = _execution(args)
     items, inputs = _work_items(args)
     model = _model_for(args, items)
+    items = _at_best_stretches(args, model, items)
     params = _explain_params(args)
     method = resolve_method(args.method, model)
     if args.method == AUTO and not args.quiet:
@@ -264,6 +288,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     update_manifest(args.out, "explain", {method: {
         **_model_settings(args, model), "method": method, "method_requested": args.method,
         "targets": sorted({item.group_class for item in items}), "inputs": inputs, **params,
+        "stretches": {"start": args.start, "windows": args.windows, "window_stride": args.window_stride},
         "seed": config.resolve_seed(args.seed), "execution": execution.describe(),
         "items": len(items), "failed": len(errors)}})
     out_table = Path(args.out) / f"{method}.csv"
@@ -403,19 +428,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
+    stretching = argparse.ArgumentParser(add_help=False)
+    stretch = stretching.add_mutually_exclusive_group()
+    stretch.add_argument("--start", type=float, metavar="SECONDS",
+                         help="the stretch of the model's length from this many seconds into each record "
+                              "(default 0)")
+    stretch.add_argument("--windows", action="store_true",
+                         help="every stretch of the model's length over each record: predict writes one row "
+                              "each, explain takes the stretch most probable for each class")
+    stretching.add_argument("--window-stride", type=float, metavar="SECONDS",
+                            help="seconds between window starts (default: the model's length)")
+
     p = sub.add_parser("predict", help="class probabilities for records", epilog=PREDICT_EXAMPLES,
-                       formatter_class=raw, parents=[common, model_args, parallel])
+                       formatter_class=raw, parents=[common, model_args, parallel, stretching])
     p.add_argument("records", nargs="+", type=Path, help="record files or directories (searched)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--allow-default-fs", action="store_true",
                    help="read a .mat without header at 500 Hz (the original's fallback)")
-    stretch = p.add_mutually_exclusive_group()
-    stretch.add_argument("--start", type=float, metavar="SECONDS",
-                         help="predict the stretch from this many seconds into each record (default 0)")
-    stretch.add_argument("--windows", action="store_true",
-                         help="predict every stretch of the model's length over each record, one row each")
-    p.add_argument("--window-stride", type=float, metavar="SECONDS",
-                   help="seconds between window starts (default: the model's length)")
     p.add_argument("--out", required=True, type=Path, help="probabilities table (.csv or .parquet)")
     p.set_defaults(func=cmd_predict)
 
@@ -438,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_select)
 
     e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
-                       formatter_class=raw, parents=[common, model_args, parallel, explaining])
+                       formatter_class=raw, parents=[common, model_args, parallel, explaining, stretching])
     e.add_argument("--method", default=AUTO, choices=[AUTO, *RUN_METHODS],
                    help="explainer (default auto: the best measured method for a model with gradients or "
                         "for a black box, printed and written to run.json)")

@@ -41,11 +41,12 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One record to explain for one class."""
+    """One record to explain for one class, on the stretch of the model's length from ``start_sec``."""
 
     group_class: str
     filename: str
     sel_idx: int
+    start_sec: float = 0.0
 
     @property
     def record(self) -> str:
@@ -57,16 +58,26 @@ class WorkItem:
 
 
 def items_from_selection(selection: pd.DataFrame, targets: Iterable[str] | None = None) -> list[WorkItem]:
-    """Work items from a selection table (``group_class``, ``filename``, ``sel_idx``)."""
+    """Work items from a selection table (``group_class``, ``filename``, ``sel_idx``, and the stretch's
+    ``start_sec`` when the selection chose one)."""
     wanted = None if targets is None else {str(t) for t in targets}
-    return [WorkItem(str(r.group_class), str(r.filename), int(r.sel_idx))
-            for r in selection.itertuples(index=False)
+    starts = selection["start_sec"] if "start_sec" in selection else pd.Series(0.0, index=selection.index)
+    return [WorkItem(str(r.group_class), str(r.filename), int(r.sel_idx), float(start))
+            for r, start in zip(selection.itertuples(index=False), starts, strict=True)
             if wanted is None or str(r.group_class) in wanted]
 
 
-def items_from_records(records: Iterable[str | Path], targets: Iterable[str]) -> list[WorkItem]:
-    """Every record explained for every target."""
-    return [WorkItem(str(t), str(signal_file_of(path)), i) for i, path in enumerate(records) for t in targets]
+def items_from_records(records: Iterable[str | Path], targets: Iterable[str],
+                       starts: Mapping[str, Mapping[str, float]] | float = 0.0) -> list[WorkItem]:
+    """Every record explained for every target, from ``starts`` seconds: one start for all, or
+    {record path: {target: start}} (``Predictions.best_starts``; 0 s for a record it lacks)."""
+    def start(path: str, target: str) -> float:
+        if isinstance(starts, int | float):
+            return float(starts)
+        return float(starts.get(path, {}).get(target, 0.0))
+
+    return [WorkItem(str(t), str(signal_file_of(path)), i, start(str(path), str(t)))
+            for i, path in enumerate(records) for t in targets]
 
 
 def payload_path(out_dir: Path, method: str, item: WorkItem) -> Path:
@@ -91,7 +102,8 @@ class _ExplainTask:
 
     def __call__(self, item: WorkItem) -> Explanation:
         explanation = explain_record(worker_classifier(self.model), item.filename, item.group_class,
-                                     method=self.method, params=self.params, seed=self.seed)
+                                     method=self.method, params=self.params, seed=self.seed,
+                                     start_sec=item.start_sec)
         explanation.sel_idx = item.sel_idx
         return explanation
 

@@ -48,6 +48,16 @@ class Predictions:
         """Class columns of ``probs``."""
         return [c for c in self.probs.columns if c not in ID_COLUMNS]
 
+    def best_starts(self, targets: Iterable[str]) -> dict[str, dict[str, float]]:
+        """{path: {class: start_sec}}: per record and class, the start of the stretch with the highest
+        probability of the class (0 s for a table without stretches)."""
+        table = self.probs if "start_sec" in self.probs else self.probs.assign(start_sec=0.0)
+        best: dict[str, dict[str, float]] = {}
+        for path, rows in table.groupby("path", sort=False):
+            best[str(path)] = {str(t): float(rows["start_sec"].iloc[int(np.argmax(rows[str(t)].to_numpy()))])
+                               for t in targets}
+        return best
+
 
 @dataclass(frozen=True)
 class RecordPrediction:
