@@ -21,7 +21,7 @@ SETTINGS = {
 }
 
 
-def assert_same_maps(model, record, code: str, monkeypatch) -> None:
+def assert_same_maps(model, record, code: str) -> None:
     """Each method's map with the model's engine equals its map on the full forward pass."""
     def explain_all() -> dict:
         return {method: explain_record(model, record, code, method=method, params=params, seed=4)
@@ -29,9 +29,11 @@ def assert_same_maps(model, record, code: str, monkeypatch) -> None:
 
     assert model.incremental() is not None
     fast = explain_all()
-    with monkeypatch.context() as patch:
-        patch.setattr(model, "incremental", lambda: None)
+    model.use_incremental = False
+    try:
         full = explain_all()
+    finally:
+        model.use_incremental = True
     for method in SETTINGS:
         a, b = fast[method].attribution, full[method].attribution
         step = np.abs(b.values).max() * 2.0**-10
@@ -39,14 +41,14 @@ def assert_same_maps(model, record, code: str, monkeypatch) -> None:
         assert fast[method].model_evaluations == full[method].model_evaluations
 
 
-def test_demo_cnn(monkeypatch, tmp_path):
+def test_demo_cnn(tmp_path):
     model = ecgxai.load_model(DEMO_MODEL_PATH)
     path = generate_dataset(tmp_path, 1, codes=["59118001"], seed=8)["path"].iloc[0]
-    assert_same_maps(model, path, "59118001", monkeypatch)
+    assert_same_maps(model, path, "59118001")
 
 
-def test_reference_resnet(monkeypatch, reference_model, reference_records):
-    assert_same_maps(reference_model, reference_records[40], "164889003", monkeypatch)
+def test_reference_resnet(reference_model, reference_records):
+    assert_same_maps(reference_model, reference_records[40], "164889003")
 
 
 def test_the_counter_records_the_share_computed(reference_model, reference_records):

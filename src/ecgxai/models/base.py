@@ -111,6 +111,8 @@ class Classifier:
         self.counter = CallCounter()
         self.spec: Any = None  # a models.spec.ModelSpec when loaded from a file (parallel runs need one)
         self._engine: IncrementalForward | Literal[False] | None = False  # False: not built yet
+        #: False makes :meth:`predict_local` run the full forward pass (to measure what the engine saves).
+        self.use_incremental = True
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class Classifier:
         """Probabilities (M, C) float32 of ``batch`` (M, T, L), where ``batch[m]`` equals ``base`` (T, L)
         outside ``windows[m]`` = (start, end) samples: through the incremental engine when the model
         has one (same results within 1e-5), else :meth:`predict`. Counted either way."""
-        engine = self.incremental()
+        engine = self.incremental() if self.use_incremental else None
         if engine is not None:
             return engine.predict(base, batch, windows)
         from ecgxai.models.incremental import check_local
