@@ -307,6 +307,27 @@ def test_reduced_lead_record_with_a_model_of_those_leads(reference_model, picked
     assert f"missing {missing}" in str(refused.value) and str(path) in str(refused.value)
 
 
+def test_six_lead_record_explained_scored_and_drawn_on_its_leads(reference_model, picked, tmp_path):
+    """A 6-lead record with a 6-lead model: the map, the spans, the metrics and the chart hold the six
+    leads the model saw, and nothing else."""
+    from ecgxai.evaluate import evaluate_payload
+    from ecgxai.report import plot_from_payload
+
+    leads = CHALLENGE_LEAD_SETS[6]
+    record = picked[2]
+    columns = [record.lead_names.index(lead) for lead in leads]
+    path = write_like(record, tmp_path, f"{record.name}_6", record.digital[:, columns], 500, leads)
+    model = ecgxai.load_model(zero_filled(reference_model, leads), class_names=reference_model.class_names,
+                              input_length=5000, lead_names=leads, fs=500)
+    explanation = ecgxai.explain.explain_record(model, path, SR, method="occlusion", seed=3)
+    assert explanation.attribution.lead_names == tuple(leads)
+    assert set(explanation.perlead_spans) <= set(leads) and set(explanation.lead_scores) == set(leads)
+    row = evaluate_payload(explanation, model, seed=3)
+    assert math.isfinite(row["morf_auc"]) and math.isfinite(row["random_morf_auc"])
+    figure = plot_from_payload(explanation, record=path, show_all_leads=True)
+    assert tuple(figure.record.lead_names) == tuple(leads) and "aVF" in figure.to_svg()
+
+
 def test_model_of_unnamed_reduced_leads_is_refused_at_load():
     from ecgxai.models.keras_backend import keras
 

@@ -335,6 +335,11 @@ def _legend(note: str) -> list[tuple[str | None, str]]:
     return [(FOR_COLOUR, "evidence for the class"), (AGAINST_COLOUR, "evidence against"), (None, note)]
 
 
+def _default_layout(record: Record) -> str:
+    """Limb and chest leads in two columns for a 12-lead record, else one column per lead group."""
+    return "limb-chest" if set(record.lead_names) == set(STANDARD_LEADS) else "columns"
+
+
 def _limb_chest_check(record: Record, layout: str) -> None:
     if layout in ("limb-chest", "12lead") and set(record.lead_names) != set(STANDARD_LEADS):
         raise LeadMismatchError(record.path, f"layout {layout!r} needs the twelve standard leads "
@@ -352,7 +357,7 @@ def plot_from_payload(
     *,
     record: Record | str | Path | None = None,
     data_root: str | Path | None = None,
-    layout: str = "limb-chest",
+    layout: str | None = None,
     window: tuple[float, float] | None = None,
     speed: float = 25.0,
     gain: float = 10.0,
@@ -362,7 +367,8 @@ def plot_from_payload(
 
     The record (``record=``, else the payload's ``mat_path`` under ``data_root``) is
     shown in mV at ``speed`` mm/s and ``gain`` mm/mV on ECG paper, limb leads and chest
-    leads in two columns (``layout="limb-chest"``; any ``ecg_plot`` layout works, and
+    leads in two columns (``layout="limb-chest"``, the default for the twelve standard leads; a
+    reduced lead set is drawn in ``"columns"``; any ``ecg_plot`` layout works, and
     ``chart_options`` such as ``time_mode`` or ``rhythm_lead`` go to ``ecg_plot.ECGChart``),
     over the payload's page (``window`` = (start, end) seconds to choose another).
     The ``topk`` leads of the payload (its ``top5_leads``, then ``lead_scores``) get bold
@@ -371,6 +377,7 @@ def plot_from_payload(
     explanation = Explanation.from_payload(payload)
     rec = load_payload_record(explanation, record, data_root)
     check_payload_leads(explanation, rec)
+    layout = layout or _default_layout(rec)
     _limb_chest_check(rec, layout)
     top = ranked_leads(explanation, topk)
     largest = max_abs_weight(explanation)
