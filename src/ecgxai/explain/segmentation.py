@@ -60,9 +60,11 @@ internally); ``uniform`` is immediate. The first call also imports neurokit2 (~0
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -644,8 +646,27 @@ def _accept_energy_peaks(smooth: np.ndarray, peaks: np.ndarray, fs: float) -> np
 
 # --- delineation ----------------------------------------------------------------------------------------
 
+#: Delineations kept (a comparison evaluates every method of a record before moving on, or every
+#: record of a method: 256 records cover the reference set at a few kB each).
+_DELINEATION_CACHE_SIZE = 256
+_DELINEATIONS: OrderedDict[bytes, dict[str, np.ndarray]] = OrderedDict()
+
 
 def _nk_delineate(lead: np.ndarray, fs: float, peaks: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`_nk_delineate_uncached`, remembered for the last records seen: the evaluator delineates
+    the same record once per method and class, and neurokit2's delineation is its slowest step."""
+    key = hashlib.blake2b(np.ascontiguousarray(lead, dtype=np.float64).tobytes()
+                          + np.ascontiguousarray(peaks, dtype=np.int64).tobytes()
+                          + repr(float(fs)).encode(), digest_size=16).digest()
+    if key not in _DELINEATIONS:
+        _DELINEATIONS[key] = _nk_delineate_uncached(lead, fs, peaks)
+        if len(_DELINEATIONS) > _DELINEATION_CACHE_SIZE:
+            _DELINEATIONS.popitem(last=False)
+    _DELINEATIONS.move_to_end(key)
+    return {name: values.copy() for name, values in _DELINEATIONS[key].items()}
+
+
+def _nk_delineate_uncached(lead: np.ndarray, fs: float, peaks: np.ndarray) -> dict[str, np.ndarray]:
     """neurokit2 dwt boundaries aligned with ``peaks`` (NaN where missing or when delineation fails).
 
     The cleaned lead is padded with a second of zeros on each side: neurokit2 silently drops
