@@ -166,9 +166,13 @@ def captum_value(key: str, value: Any) -> Any:
 
 
 def describe(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Captum's arguments as JSON for the map's ``meta`` (tensors by their shape)."""
-    return {key: f"tensor{list(value.shape)}" if isinstance(value, torch.Tensor) else value
-            for key, value in kwargs.items()}
+    """Captum's arguments as JSON for the map's ``meta`` (tensors by their shape, tuples as lists)."""
+    def jsonable(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return f"tensor{list(value.shape)}"
+        return list(value) if isinstance(value, tuple) else value
+
+    return {key: jsonable(value) for key, value in kwargs.items()}
 
 
 class CaptumExplainer(Explainer):
