@@ -215,6 +215,13 @@ def test_a_model_other_than_torch_is_refused(record):
         explain(black_box, record, "captum:Saliency")
 
 
+def test_hook_methods_refuse_torchscript(record):
+    torch = needs_captum()
+    scripted = load(torch.jit.script(ecg_cnn(torch)))
+    with pytest.raises(ConfigurationError, match="TorchScript"):
+        explain(scripted, record, "captum:DeepLift")
+
+
 def test_without_captum_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "captum", None)
     monkeypatch.setitem(sys.modules, "captum.attr", None)

@@ -187,6 +187,11 @@ class CaptumExplainer(Explainer):
         if not isinstance(classifier, TorchClassifier):
             raise ConfigurationError(f"{self.name} runs on torch models; {classifier.source} is a "
                                      f"{classifier.backend} model")
+        model_hooks = next(iter(parameters(self.captum_class.__init__))) == "model"
+        if model_hooks and isinstance(classifier.module, torch.jit.ScriptModule):
+            raise ConfigurationError(f"{self.name} works through module hooks, which TorchScript does not "
+                                     f"run (it would give plain gradients); load {classifier.source} as "
+                                     "an nn.Module")
         self.torch_classifier = classifier
         options = dict(self.settings.options)
         self.score = str(options.pop("score", "logit"))
