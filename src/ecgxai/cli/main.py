@@ -19,7 +19,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
-from ecgxai.explain.methods import AUTO, resolve_method
+from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, resolve_method
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
@@ -57,9 +57,12 @@ EXPLAIN_EXAMPLES = """examples:
       --method fused --targets 164889003 --out runs/af data/records
   ecgxai explain --model model.keras --selection selection.csv --jobs 2 --out runs/lime
   ecgxai explain --model model.keras --scheduler tcp://10.0.0.5:8786 --out runs/lime data/records
+  ecgxai explain --model cnn.pt --method captum:IntegratedGradients --method-option n_steps=16 \\
+      --method-option method=riemann_middle --out runs/captum-ig data/records
 Each payload is written as it completes; re-running the same command skips records already
 explained (use --force to recompute). --jobs N runs N local worker processes, --dask-local N a
 local Dask cluster, --scheduler a running one; the results are the same as a serial run's.
+--method captum:NAME runs Captum's class NAME on a torch model (pip install 'ecgxai[captum]').
 """
 EVALUATE_EXAMPLES = """examples:
   ecgxai evaluate runs/lime/payloads/lime --model model.keras --out runs/lime/metrics.csv
@@ -267,7 +270,29 @@ def _model_for(args: argparse.Namespace, items: Sequence[WorkItem]) -> Classifie
 
 
 def _explain_params(args: argparse.Namespace) -> dict:
-    return {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {})}
+    options = dict(getattr(args, "method_option", None) or [])
+    return {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {}),
+            **({"options": options} if options else {})}
+
+
+def _method_name(text: str) -> str:
+    """``--method``: auto, a run method, or ``captum:NAME`` (the class is checked when the run starts)."""
+    captum_class = text.removeprefix(CAPTUM_PREFIX)
+    if text in (AUTO, *RUN_METHODS) or (text.startswith(CAPTUM_PREFIX) and captum_class.isidentifier()):
+        return text
+    choices = ", ".join((AUTO, *RUN_METHODS))
+    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {choices} or captum:NAME)")
+
+
+def _method_option(text: str) -> tuple[str, object]:
+    """``--method-option KEY=VALUE``: the value read as JSON (16, 0.5, [1, 50], true), else as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -468,9 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", help="explain records for target classes", epilog=EXPLAIN_EXAMPLES,
                        formatter_class=raw, parents=[common, model_args, parallel, explaining, stretching])
-    e.add_argument("--method", default=AUTO, choices=[AUTO, *RUN_METHODS],
-                   help="explainer (default auto: the best measured method for a model with gradients or "
-                        "for a black box, printed and written to run.json)")
+    e.add_argument("--method", default=AUTO, type=_method_name, metavar="METHOD",
+                   help=f"explainer: {', '.join((AUTO, *RUN_METHODS))}, or {CAPTUM_PREFIX}NAME for a Captum "
+                        "class on a torch model (default auto: the best measured method for a model with "
+                        "gradients or for a black box, printed and written to run.json)")
+    e.add_argument("--method-option", type=_method_option, action="append", metavar="KEY=VALUE",
+                   help="a setting of the method (ExplainParams.options), the value read as JSON; "
+                        "for captum:NAME a keyword argument of its class, e.g. n_steps=16 (repeatable)")
     e.set_defaults(func=cmd_explain)
 
     v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,

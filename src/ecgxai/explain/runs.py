@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 
 from ecgxai.errors import ConfigurationError, ECGXAIError
-from ecgxai.explain.explainers import explain_record
-from ecgxai.explain.methods import METHODS, resolve_method
+from ecgxai.explain.explainers import explain_record, make_explainer
+from ecgxai.explain.methods import CAPTUM_PREFIX, METHODS, is_method, resolve_method
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.pipeline import RUN_TABLE_COLUMNS, explanation_row, fuse_for_class
-from ecgxai.explain.settings import ExplainParams
+from ecgxai.explain.settings import ExplainParams, make_params
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.io.records import record_base, signal_file_of
 from ecgxai.models.base import Classifier
@@ -210,8 +210,11 @@ def run_explanations(
     the method :data:`~ecgxai.explain.methods.AUTO_CHOICE` picks for the classifier.
     """
     method = resolve_method(method, classifier)
-    if method not in RUN_METHODS:
-        raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}, or auto")
+    if method not in RUN_METHODS and not is_method(method):
+        raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}, "
+                                 f"{CAPTUM_PREFIX}NAME or auto")
+    if method != "fused":  # before any work: a Captum class unknown or absent, a model it cannot run
+        make_explainer(method, classifier, make_params(params))
     out, execution = Path(out_dir), as_execution(execution)
     methods = FUSED_PARTS if method == "fused" else (method,)
     parts = [_explain_method(classifier, items, m, out, params, seed, force, execution, progress)

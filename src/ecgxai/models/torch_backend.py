@@ -48,13 +48,16 @@ class TorchClassifier(Classifier):
         with self.torch.inference_mode():
             return self.module(self._laid_out(self.torch.from_numpy(x))).float().numpy()
 
+    def scores(self, x: Any, score: Score = "logit") -> Any:
+        """(N, C) class scores (logits or probabilities) of an (N, T, L) tensor, differentiable: what
+        :meth:`gradient` differentiates, and what Captum's methods attribute."""
+        raw = self.module(self._laid_out(x)).float()
+        return _score_from_raw(self.torch, raw, self.output_activation, score)
+
     def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
         leaf = self.torch.from_numpy(x.copy()).requires_grad_(True)
-        raw = self.module(self._laid_out(leaf)).float()
-        target = _score_from_raw(self.torch, raw, self.output_activation, score)[:, index]
-        (grad,) = self.torch.autograd.grad(target.sum(), leaf)
+        (grad,) = self.torch.autograd.grad(self.scores(leaf, score)[:, index].sum(), leaf)
         return grad.numpy()
-
 
     def _split_model(self) -> SplitModel:
         from ecgxai.models.incremental_torch import torch_split

@@ -37,12 +37,28 @@ PERTURBATION_METHODS: tuple[str, ...] = tuple(name for name, cls in EXPLAINERS.i
 METHOD_LABELS: dict[str, str] = {name: cls.label for name, cls in EXPLAINERS.items()}
 
 
+#: Method names ``captum:NAME`` run Captum's class NAME on torch models (optional bridge, see
+#: :mod:`ecgxai.explain.methods.captum_bridge`).
+CAPTUM_PREFIX = "captum:"
+
+
+def is_method(name: str) -> bool:
+    """True for a registered method name or a ``captum:NAME`` (whose class is checked when made)."""
+    return name in EXPLAINERS or (isinstance(name, str) and name.startswith(CAPTUM_PREFIX))
+
+
 def get_explainer(name: str) -> type[Explainer]:
-    """The explainer class registered as ``name``; an unknown name is a ConfigurationError."""
+    """The explainer class registered as ``name`` (or of ``captum:NAME``); an unknown name is a
+    ConfigurationError, ``captum:`` without Captum a MissingDependencyError."""
+    if isinstance(name, str) and name.startswith(CAPTUM_PREFIX):
+        from ecgxai.explain.methods.captum_bridge import captum_explainer  # optional: imports captum
+
+        return captum_explainer(name.removeprefix(CAPTUM_PREFIX))
     try:
         return EXPLAINERS[name]
     except (KeyError, TypeError):
-        raise ConfigurationError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None
+        raise ConfigurationError(f"unknown method {name!r}; choose from {', '.join(METHODS)} "
+                                 f"or {CAPTUM_PREFIX}NAME") from None
 
 
 #: The method name that asks ecgxai to choose.
@@ -64,6 +80,6 @@ def resolve_method(method: str, classifier: Classifier) -> str:
     return chosen
 
 
-__all__ = ["AUTO", "AUTO_CHOICE", "EXPLAINERS", "GRADIENT_METHODS", "METHODS", "METHOD_LABELS",
-           "PERTURBATION_METHODS", "ExplainInput", "Explainer", "GradientExplainer", "PerturbationExplainer",
-           "get_explainer", "resolve_method"]
+__all__ = ["AUTO", "AUTO_CHOICE", "CAPTUM_PREFIX", "EXPLAINERS", "GRADIENT_METHODS", "METHODS",
+           "METHOD_LABELS", "PERTURBATION_METHODS", "ExplainInput", "Explainer", "GradientExplainer",
+           "PerturbationExplainer", "get_explainer", "is_method", "resolve_method"]
