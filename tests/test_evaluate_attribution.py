@@ -146,3 +146,12 @@ def test_cli_scores_an_index_and_skips_its_bad_rows(case, tmp_path):
     assert errors["error_type"].tolist() == ["ConfigurationError", "InputShapeError"]
     assert "row 3" in errors.loc[0, "message"] and "missing.npy" in errors.loc[0, "message"]
     assert "row 4" in errors.loc[1, "message"] and "(5000, 12)" in errors.loc[1, "message"]
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch):
+    from test_readme_extensions import readme_module  # the README runner beside this file
+
+    monkeypatch.chdir(tmp_path)
+    found = readme_module("# score an attribution array made by any tool")
+    assert found["row"]["resolution"] == "sample" and found["random_row"]["resolution"] == "segment"
+    assert found["row"]["method"] == "|x|" and not math.isnan(found["random_row"]["morf_auc"])
