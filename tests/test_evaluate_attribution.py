@@ -65,6 +65,14 @@ def test_leads_by_time_and_a_record_object_give_the_same_explanation(case):
     assert by_lead.to_payload() == by_time.to_payload()
 
 
+def test_a_stretch_from_start_sec_keeps_record_seconds(case):
+    path, model, explanation = case
+    stretch = attribution_explanation(model, path, AF, explanation.attribution.values, start_sec=2.0)
+    assert (stretch.start_sec, stretch.end_sec, stretch.attribution.start_sec) == (2.0, 10.0, 2.0)
+    starts = [start for spans in stretch.perlead_spans.values() for start, _, _ in spans]
+    assert min(starts) >= 2.0 and max(starts) < 10.0
+
+
 def test_a_torch_tensor_is_taken_as_its_values(case):
     torch = pytest.importorskip("torch", reason="torch is not installed")
     path, model, explanation = case
