@@ -48,6 +48,7 @@ _LAZY = {
     "fuse_lime_timeshap_payload": "ecgxai.explain", "make_event_segments": "ecgxai.explain",
     "payload_from_lime_row": "ecgxai.explain", "payload_from_timeshap_row": "ecgxai.explain",
     "Explanation": "ecgxai.explain", "evaluate_all_payloads": "ecgxai.evaluate",
+    "evaluate_attribution": "ecgxai.evaluate",
     "plot_from_payload": "ecgxai.report",
 }
 

@@ -68,7 +68,10 @@ EVALUATE_EXAMPLES = """examples:
   ecgxai evaluate runs/lime/payloads/lime --model model.keras --out runs/lime/metrics.csv
   ecgxai evaluate seed_fused_payloads.json --model resnet_final_weights.h5 \\
       --architecture physionet2020_resnet --data-root ../shared/reference --out fused_metrics.parquet
-Writes the table and OUT.summary.csv (mean, std, n per class and method).
+  ecgxai evaluate --attributions captum/index.csv --model model.keras --out captum_metrics.csv
+Writes the table and OUT.summary.csv (mean, std, n per class and method). --attributions scores
+arrays made by any tool (one .npy/.npz per record and class, (T, L) or (L, T), per sample or per
+cell_sec cell) exactly as ecgxai's own explanations; bad index rows go to OUT.errors.csv.
 """
 COMPARE_EXAMPLES = """examples:
   ecgxai compare --model model.keras --selection selection.csv --out runs/compare
@@ -322,15 +325,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics for saved payloads; finished rows are kept so an interrupted run resumes."""
+    import pandas as pd
+
+    from ecgxai.evaluate.external import index_payloads
     from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files, metric_errors
     from ecgxai.models.loader import load_model
+    from ecgxai.models.predict import ERROR_COLUMNS
 
     execution = _execution(args)
     payloads = load_payload_files(args.payloads)
-    if not payloads:
-        raise ECGXAIError(f"no payloads found in {' '.join(map(str, args.payloads))}")
+    if not payloads and args.attributions is None:
+        raise ECGXAIError(f"no payloads found in {' '.join(map(str, args.payloads)) or '(none given)'}")
     model = load_model(args.model, architecture=args.architecture, class_names=args.classes,
                        units=args.units)
+    bad_rows = pd.DataFrame(columns=ERROR_COLUMNS)
+    if args.attributions is not None:
+        found, bad_rows = index_payloads(args.attributions, model, data_root=args.data_root)
+        payloads += found
+    if not payloads:
+        _report_failures(bad_rows, args.out, len(bad_rows), "evaluate")
+        raise ECGXAIError(f"nothing to evaluate: every row of {args.attributions} failed")
     table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
                                        use_priors=args.priors, seed=args.seed, data_root=args.data_root,
                                        force=args.force, progress=not args.quiet, execution=execution,
@@ -343,8 +357,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
         "data_root": None if args.data_root is None else str(args.data_root),
         "extra_metrics": args.extra_metrics,
-        "execution": execution.describe(), "rows": len(table), "failed": len(failed)}})
-    return _report_failures(metric_errors(table), args.out, len(table), "evaluate")
+        "attributions": None if args.attributions is None else str(args.attributions),
+        "execution": execution.describe(), "rows": len(table), "failed": len(failed) + len(bad_rows)}})
+    errors = pd.concat([frame for frame in (bad_rows, metric_errors(table)) if len(frame)] or [bad_rows])
+    return _report_failures(errors, args.out, len(table) + len(bad_rows), "evaluate")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -504,7 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("evaluate", help="metrics of saved explanations", epilog=EVALUATE_EXAMPLES,
                        formatter_class=raw, parents=[common, model_args, parallel])
-    v.add_argument("payloads", nargs="+", type=Path, help="payload JSON files or run folders")
+    v.add_argument("payloads", nargs="*", type=Path, help="payload JSON files or run folders")
+    v.add_argument("--attributions", type=Path, metavar="INDEX",
+                   help="also score attribution arrays (.npy/.npz) listed in INDEX (.csv or .json: record, "
+                        "class, file; optionally cell_sec, method, start_sec; paths relative to INDEX, "
+                        "records to --data-root when given)")
     v.add_argument("--method-label", help="label for the method column (default: the payloads' own)")
     v.add_argument("--priors", action="store_true",
                    help="blend the class prior into scores (the original's use_priors; off by default)")

@@ -7,6 +7,7 @@ from ecgxai.evaluate.evaluator import (
     evaluate_payload,
     summarise_metrics,
 )
+from ecgxai.evaluate.external import evaluate_attribution
 from ecgxai.evaluate.registry import REGISTRY, RegistryEntry, registry_entry
 from ecgxai.evaluate.sanity import model_randomisation_check
 from ecgxai.evaluate.stability import run_extra_beat_stability_experiment
@@ -19,6 +20,7 @@ __all__ = [
     "compare_methods",
     "comparison_table",
     "evaluate_all_payloads",
+    "evaluate_attribution",
     "evaluate_payload",
     "model_randomisation_check",
     "registry_entry",

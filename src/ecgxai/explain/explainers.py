@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ecgxai import config
+from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.methods import Explainer, ExplainInput, get_explainer
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.segmentation import make_event_segments
@@ -63,27 +64,42 @@ def explain_input(
     explainer = make_explainer(method, classifier, settings)
     leads = tuple(lead_names or classifier.lead_names or config.STANDARD_LEADS[: x.shape[1]])
     index = classifier.class_index(target)
-    events = make_event_segments(x, fs, settings.segmentation(), leads)
-    signal = ExplainInput(np.asarray(x, dtype=np.float32), float(fs), leads, tuple(events), record_fs,
-                          start_sec, end_sec)
+    signal = segmented_input(x, fs, settings, leads, record_fs, start_sec, end_sec)
     record_seed = derive_seed(seed, identity, str(target), method)
     before = classifier.counter.evaluations
     started = time.perf_counter()
     probability = float(classifier.predict(x[None])[0, index])
     attribution = explainer.attribute(signal, index, seed=record_seed)
     attribution.settings = {"method": method, **asdict(settings)}
+    return explanation_from_map(
+        attribution, settings, str(target), explainer.label, probability=probability,
+        model_evaluations=int(classifier.counter.evaluations - before),
+        seconds=time.perf_counter() - started, seed=record_seed)
+
+
+def segmented_input(x: np.ndarray, fs: float, settings: ExplainParams, lead_names: Sequence[str],
+                    record_fs: float | None = None, start_sec: float = 0.0, end_sec: float | None = None
+                    ) -> ExplainInput:
+    """``x`` (T, L) at ``fs`` with the events ``settings`` segment it into: what every method explains."""
+    leads = tuple(lead_names)
+    events = make_event_segments(x, fs, settings.segmentation(), leads)
+    return ExplainInput(np.asarray(x, dtype=np.float32), float(fs), leads, tuple(events), record_fs,
+                        start_sec, end_sec)
+
+
+def explanation_from_map(attribution: Attribution, settings: ExplainParams, target: str, method_label: str,
+                         **fields: Any) -> Explanation:
+    """The payload of a whole map: the original's spans, lead scores and top leads derived from it
+    (``settings``' ``keep_leads`` and ``topk_events``), in record seconds, with ``fields`` (cost, seed...)."""
     spans, scores, kept, event_spans = spans_from_attribution(attribution, settings.keep_leads,
                                                               settings.topk_events)
-    evaluations = classifier.counter.evaluations - before
     return Explanation(
-        mat_path="", target_label=_label(str(target)), method_label=explainer.label,
-        page_seconds=attribution.end_sec - start_sec, perlead_spans=spans, lead_scores=scores,
-        top5_leads=kept[:5],
-        target_code=str(target), probability=probability, event_spans=event_spans,
-        model_evaluations=int(evaluations), seconds=time.perf_counter() - started, seed=record_seed,
-        params=dict(attribution.settings), meta={**attribution.meta, "n_events": len(events)},
-        attribution=attribution, start_sec=start_sec, end_sec=attribution.end_sec, fs=attribution.fs,
-        model_fs=float(fs),
+        mat_path="", target_label=_label(target), method_label=method_label,
+        page_seconds=attribution.end_sec - attribution.start_sec, perlead_spans=spans, lead_scores=scores,
+        top5_leads=kept[:5], target_code=target, event_spans=event_spans,
+        params=dict(attribution.settings), meta={**attribution.meta, "n_events": len(attribution.segments)},
+        attribution=attribution, start_sec=attribution.start_sec, end_sec=attribution.end_sec,
+        fs=attribution.fs, model_fs=attribution.model_fs, **fields,
     )
 
 
@@ -112,6 +128,11 @@ def explain_record(
     rec = record if isinstance(record, Record) else read_record(record, **read_kwargs)
     explanation = explain_model_input(classifier, classifier_input(classifier, rec, start_sec=start_sec),
                                       str(target), method, params, seed)
-    explanation.mat_path = "" if rec.path is None else str(signal_file_of(rec.path))
-    explanation.record = rec.name
+    return located(explanation, rec)
+
+
+def located(explanation: Explanation, record: Record) -> Explanation:
+    """``explanation`` naming ``record`` and its signal file (the evaluator reads the record from there)."""
+    explanation.mat_path = "" if record.path is None else str(signal_file_of(record.path))
+    explanation.record = record.name
     return explanation
