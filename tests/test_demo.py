@@ -11,7 +11,9 @@ import pytest
 
 from ecgxai.cli.main import main
 from ecgxai.evaluate.localisation import LOCALISATION_KEYS
-from ecgxai.explain.methods import AUTO_CHOICE
+from ecgxai.explain.methods import AUTO_CHOICE, model_kind
+from ecgxai.models.loader import load_model
+from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import SYNTH_CODES
 
 
@@ -27,9 +29,11 @@ def test_demo_writes_every_step(demo_run, capsys):
     assert len(probs) == 8 and set(SYNTH_CODES) <= set(probs.columns)
     selection = pd.read_csv(demo_run / "selection.csv", dtype={"group_class": str})
     assert sorted(selection["group_class"]) == sorted(SYNTH_CODES)  # one record of each diagnosis
-    chosen = AUTO_CHOICE[True]  # the demo CNN has gradients
+    chosen, settings = AUTO_CHOICE[model_kind(load_model(DEMO_MODEL_PATH))]
     for method in (chosen, "lime", "timeshap", "fused"):
         assert len(list((demo_run / "payloads" / method).rglob("*.json"))) == 8
+    payload = json.loads(next((demo_run / "payloads" / chosen).rglob("*.json")).read_text())
+    assert {key: payload["params"][key] for key in settings} == settings  # auto's settings were used
     metrics = pd.read_csv(demo_run / "metrics.csv", dtype={"meta_code": str})
     assert len(metrics) == 16 and metrics["error"].isna().all()
     assert metrics[list(LOCALISATION_KEYS)].notna().all().all()  # every record carries its planted mask

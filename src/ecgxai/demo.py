@@ -67,9 +67,10 @@ def run_demo(out_dir: str | Path = "out/demo", n: int = DEFAULT_N, *, seed: int 
     selection = _predict_and_select(model, records["path"].tolist(), out, per_class, seed, progress)
     items = items_from_selection(selection)
     failed = 0
-    methods = [resolve_method(method, model) for method in DEMO_METHODS]
-    for method in methods:
-        _, errors = run_explanations(model, items, method, out, seed=seed, progress=progress)
+    choices = [resolve_method(method, model) for method in DEMO_METHODS]
+    methods = [method for method, _ in choices]
+    for method, params in choices:
+        _, errors = run_explanations(model, items, method, out, params=params, seed=seed, progress=progress)
         failed += len(errors)
     metrics = out / "metrics.csv"
     payloads = load_payload_files([out / "payloads" / method for method in methods])

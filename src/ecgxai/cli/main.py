@@ -19,7 +19,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
-from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, resolve_method
+from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, model_kind, resolve_method
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
@@ -306,10 +306,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     items, inputs = _work_items(args)
     model = _model_for(args, items)
     items = _at_best_stretches(args, model, items)
-    params = _explain_params(args)
-    method = resolve_method(args.method, model)
+    method, params = resolve_method(args.method, model, _explain_params(args))
     if args.method == AUTO and not args.quiet:
-        print(f"method auto: {method} ({'gradients' if model.differentiable else 'black box'}, "
+        print(f"method auto: {method} {params} (a model of kind {model_kind(model)!r}, "
               f"{model.backend} backend)")
     _, errors = run_explanations(model, items, method, args.out, params=params, seed=args.seed,
                                  force=args.force, progress=not args.quiet, execution=execution)

@@ -207,9 +207,9 @@ def run_explanations(
     is a number of local worker processes or an :class:`~ecgxai.parallel.Execution`
     (Dask); each worker loads the model (which must come from a file) once. Tables are
     in item order and payloads are the same whichever backend ran them. ``method="auto"`` runs
-    the method :data:`~ecgxai.explain.methods.AUTO_CHOICE` picks for the classifier.
+    the method and settings :data:`~ecgxai.explain.methods.AUTO_CHOICE` picks for the classifier.
     """
-    method = resolve_method(method, classifier)
+    method, params = resolve_method(method, classifier, params)
     if method not in RUN_METHODS and not is_method(method):
         raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}, "
                                  f"{CAPTUM_PREFIX}NAME or auto")

@@ -9,6 +9,8 @@ leads), or :class:`~ecgxai.explain.methods.base.Explainer` itself, and add it to
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from ecgxai.errors import ConfigurationError
 from ecgxai.explain.methods.base import Explainer, ExplainInput, GradientExplainer, PerturbationExplainer
@@ -63,23 +65,43 @@ def get_explainer(name: str) -> type[Explainer]:
 
 #: The method name that asks ecgxai to choose.
 AUTO = "auto"
-#: What ``auto`` picks, from the method comparison on the reference ResNet and records
-#: (benchmarks/results/compare-reference.md: mean MoRF of each method's whole map against its random
-#: map, cost in forward-pass equivalents): the best gradient method within 64 forward-pass
-#: equivalents for a model with gradients, the best perturbation method for a black box.
-AUTO_CHOICE: dict[bool, str] = {True: "ig", False: "occlusion"}
+#: Occlusion of every lead x 0.1 s cell alone, the whole map kept.
+CELL_OCCLUSION: tuple[str, dict[str, Any]] = ("occlusion", {"hierarchy": "flat", "window_sec": 0.1})
+#: What ``auto`` picks per kind of model, from the method comparison on the reference ResNet and
+#: records (benchmarks/results/compare-reference.md: mean MoRF of each method's whole map against its
+#: random map; cost in forward-pass equivalents from benchmarks/results/explain.md): occlusion of
+#: every cell ranks best and costs about 54 forward-pass equivalents on a model whose perturbations
+#: run incrementally; without that, the best gradient method within 64 forward-pass equivalents
+#: for a model with gradients, and the best perturbation method for a black box.
+AUTO_CHOICE: dict[str, tuple[str, dict[str, Any]]] = {
+    "incremental": CELL_OCCLUSION,
+    "gradients": ("ig", {}),
+    "black box": CELL_OCCLUSION,
+}
 
 
-def resolve_method(method: str, classifier: Classifier) -> str:
-    """``method``, or for ``auto`` the method :data:`AUTO_CHOICE` picks for ``classifier`` (logged)."""
+def model_kind(classifier: Classifier) -> str:
+    """The key of :data:`AUTO_CHOICE` for ``classifier``: how cheaply it can be explained."""
+    if classifier.incremental() is not None:
+        return "incremental"
+    return "gradients" if classifier.differentiable else "black box"
+
+
+def resolve_method(method: str, classifier: Classifier,
+                   params: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """``method`` and ``params``, or for ``auto`` the method and settings :data:`AUTO_CHOICE` picks for
+    ``classifier`` (logged), under any ``params`` given."""
+    params = dict(params or {})
     if method != AUTO:
-        return method
-    chosen = AUTO_CHOICE[bool(classifier.differentiable)]
-    kind = "a model with gradients" if classifier.differentiable else "a black-box model"
-    log.info("method auto: %s for %s (%s backend)", chosen, kind, classifier.backend)
-    return chosen
+        return method, params
+    kind = model_kind(classifier)
+    chosen, settings = AUTO_CHOICE[kind]
+    log.info("method auto: %s %s for a model of kind %r (%s backend)", chosen, settings, kind,
+             classifier.backend)
+    return chosen, {**settings, **params}
 
 
-__all__ = ["AUTO", "AUTO_CHOICE", "CAPTUM_PREFIX", "EXPLAINERS", "GRADIENT_METHODS", "METHODS",
-           "METHOD_LABELS", "PERTURBATION_METHODS", "ExplainInput", "Explainer", "GradientExplainer",
-           "PerturbationExplainer", "get_explainer", "is_method", "resolve_method"]
+__all__ = ["AUTO", "AUTO_CHOICE", "CAPTUM_PREFIX", "CELL_OCCLUSION", "EXPLAINERS", "GRADIENT_METHODS",
+           "METHODS", "METHOD_LABELS", "PERTURBATION_METHODS", "ExplainInput", "Explainer",
+           "GradientExplainer", "PerturbationExplainer", "get_explainer", "is_method", "model_kind",
+           "resolve_method"]
