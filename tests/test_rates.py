@@ -307,6 +307,7 @@ def test_reduced_lead_record_with_a_model_of_those_leads(reference_model, picked
     assert f"missing {missing}" in str(refused.value) and str(path) in str(refused.value)
 
 
+@pytest.mark.keras
 def test_model_of_unnamed_reduced_leads_is_refused_at_load():
     from ecgxai.models.keras_backend import keras
 
@@ -322,6 +323,7 @@ def test_model_of_unnamed_reduced_leads_is_refused_at_load():
 # --- command line --------------------------------------------------------------------------------
 
 
+@pytest.mark.keras
 def test_cli_predict_resamples_a_mixed_folder(reference_dir, copies, picked, originals, tmp_path, caplog):
     out = tmp_path / "probs.csv"
     with caplog.at_level(logging.INFO, logger="ecgxai"):
