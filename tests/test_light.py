@@ -72,6 +72,12 @@ def test_stderr_hidden_drops_descriptor_2_and_replays_it_on_error(capfd):
     assert "last words before the failure" in capfd.readouterr().err
 
 
+def test_stderr_hidden_without_descriptor_2():
+    proc = python("import os\nfrom ecgxai.models.keras_import import stderr_hidden\nos.close(2)\n"
+                  "with stderr_hidden():\n    print('ran')\n")
+    assert proc.returncode == 0 and proc.stdout.strip() == "ran"
+
+
 def test_stderr_hidden_reissues_python_warnings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

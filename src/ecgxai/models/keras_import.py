@@ -48,7 +48,11 @@ def import_keras() -> tuple[ModuleType, ModuleType]:
 def stderr_hidden() -> Iterator[None]:
     """Send file descriptor 2 to a temporary file for the block; write it out if the block raises."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a daemon): nothing to hide
+        yield
+        return
     failed = True
     with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
         os.dup2(sink.fileno(), 2)
