@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -84,6 +85,20 @@ def test_stderr_hidden_reissues_python_warnings():
         with stderr_hidden():
             warnings.warn("a warning that matters", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["a warning that matters"]
+
+
+def test_cli_shows_python_warnings_as_ecgxai_log_lines(monkeypatch, caplog):
+    from ecgxai.cli import main as cli
+
+    def command_that_warns(args) -> int:
+        warnings.warn("the framework says something", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_select", command_that_warns)
+    with caplog.at_level(logging.WARNING, logger="ecgxai"):
+        assert cli.main(["select", "--probs", "probs.csv", "--out", "selection.csv"]) == 0
+    assert [r.getMessage().split(" (")[0] for r in caplog.records if r.name == "ecgxai"] == [
+        "UserWarning: the framework says something"]
 
 
 def _stderr_lines(stderr: str) -> list[str]:
