@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -10,6 +11,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("ECGXAI_REFERENCE", ROOT.parent / "shared" / "reference"))
 REFERENCE_MISSING = f"reference material not found at {REFERENCE} (set ECGXAI_REFERENCE)"
+KERAS_MISSING = "needs TensorFlow and Keras, not installed: pip install 'ecgxai[keras]'"
+#: Fixtures that load or build Keras models: a test using any of them (directly or through another
+#: fixture) is marked ``keras``; tests that load Keras models themselves carry the mark.
+KERAS_FIXTURES = frozenset({"reference_model", "demo_model", "planted_keras", "planted_conv_keras",
+                            "tiny_keras", "small_keras"})
+
+
+def keras_installed() -> bool:
+    """True when the keras extra (TensorFlow and Keras) is importable."""
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "keras"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests using Keras fixtures ``keras``; without the keras extra such tests skip with the reason."""
+    skip = None if keras_installed() else pytest.mark.skip(reason=KERAS_MISSING)
+    for item in items:
+        if KERAS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.keras)
+        if skip and item.get_closest_marker("keras"):
+            item.add_marker(skip)
 
 
 def _require(path: Path) -> Path:

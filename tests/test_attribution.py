@@ -95,6 +95,7 @@ def test_a_payload_without_a_map_still_loads():
     assert Explanation.from_json(explanation.to_json()) == explanation
 
 
+@pytest.mark.keras
 def test_a_sample_level_payload_is_compact_on_disk(tmp_path):
     """A 10 s, 12-lead, 500 Hz Integrated Gradients map (the demo model on a synthetic record)."""
     from ecgxai.models.zoo import DEMO_MODEL_PATH

@@ -68,6 +68,7 @@ def test_predict_skips_bad_record_and_reports_it(predicted, records_with_one_bad
     np.testing.assert_allclose(table[list(reference_model.class_names)].to_numpy(), expected, atol=1e-6)
 
 
+@pytest.mark.keras
 def test_select_reads_predict_output(predicted, tmp_path):
     _, probs = predicted
     out = tmp_path / "selection.csv"
@@ -100,6 +101,7 @@ def test_bad_input_exits_2_with_one_line_reason(args, reason, tmp_path):
     assert len(lines) == 1 and reason in lines[0]
 
 
+@pytest.mark.keras
 def test_explain_writes_payloads_and_resumes(reference_records, reference_dir, tmp_path):
     records = [reference_records[0], reference_records[-1]]
     args = ["explain", *records, "--model", reference_dir / "model" / "resnet_final_weights.h5",
@@ -127,6 +129,7 @@ def test_explain_writes_payloads_and_resumes(reference_records, reference_dir, t
     assert Explanation.from_json(files[0].read_text()).perlead_spans == payload.perlead_spans
 
 
+@pytest.mark.keras
 def test_explain_rejects_unknown_target(reference_records, reference_dir, tmp_path):
     model = reference_dir / "model" / "resnet_final_weights.h5"
     proc = run("explain", reference_records[0], "--model", model, "--architecture", "physionet2020_resnet",

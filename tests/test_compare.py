@@ -36,6 +36,8 @@ from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import SYNTH_CODES, generate_dataset
 
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
+
 ECGXAI = Path(sys.executable).with_name("ecgxai")
 CODES = SYNTH_CODES[:2]
 METHODS = ("gradxinput", "occlusion", "gradcam")

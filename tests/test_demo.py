@@ -24,6 +24,7 @@ def demo_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.keras
 def test_demo_writes_every_step(demo_run, capsys):
     probs = pd.read_csv(demo_run / "probs.csv", dtype={"record": str})
     assert len(probs) == 8 and set(SYNTH_CODES) <= set(probs.columns)
@@ -46,6 +47,7 @@ def test_demo_writes_every_step(demo_run, capsys):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
 
 
+@pytest.mark.keras
 def test_demo_rerun_resumes_without_recomputing(demo_run):
     payloads = sorted((demo_run / "payloads").rglob("*.json"))
     stamps = [p.stat().st_mtime_ns for p in payloads]

@@ -15,6 +15,8 @@ from ecgxai.models.predict import predict_records
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import SYNTH_CODES, generate_dataset, synthetic_batch
 
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
+
 #: Seed of a held-out set that neither training nor the recorded held-out scores used.
 FRESH_SEED = (20261125, 7)
 

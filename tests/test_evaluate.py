@@ -13,6 +13,8 @@ import pytest
 
 from ecgxai.evaluate import METRIC_COLUMNS, evaluate_all_payloads
 
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
+
 EXACT = ["strict_attauc", "lenient_attauc", "strict_p_at_k", "lenient_p_at_k", "n_tokens"]
 
 

@@ -298,6 +298,7 @@ def test_gradcam_on_a_differentiable_backend_without_layer_access_is_a_configura
         opaque.conv_activation_gradient(planted_signal(), 0)
 
 
+@pytest.mark.keras
 def test_gradcam_on_a_keras_model_without_convolutions_names_the_fix():
     from ecgxai.models.keras_backend import keras
 

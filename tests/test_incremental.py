@@ -21,7 +21,10 @@ from ecgxai.models.incremental import Reach
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import generate_dataset
 
-keras = pytest.importorskip("keras", reason="Keras (TensorFlow) is needed for the Keras engine tests")
+try:
+    import keras
+except ModuleNotFoundError:  # without the keras extra: the tests marked keras skip
+    keras = None
 
 TOLERANCE = 1e-5
 LOGGER = "ecgxai.models.incremental"
@@ -165,6 +168,7 @@ def test_torch_cnn_agrees_on_synthetic_records(synthetic_paths):
     assert worst <= TOLERANCE, where
 
 
+@pytest.mark.keras
 def test_odd_keras_layers_and_length():
     """'valid' strided, 'same' pooled and causal dilated convolutions, a concatenation of branches,
     max pooling with keepdims and a Flatten after it, on a length that is no multiple of the stride."""
@@ -185,6 +189,7 @@ def test_odd_keras_layers_and_length():
     assert worst <= TOLERANCE, where
 
 
+@pytest.mark.keras
 def test_keras_sequential_of_dynamic_length():
     """A Sequential declared for inputs of any length (stride-1 'same' convolutions need none)."""
     layers = keras.layers
@@ -240,6 +245,7 @@ def _callable_model(x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(("make", "reason"), [(_lstm_model, "LSTM"), (_flatten_model, "Flatten"),
                                               (lambda: _callable_model, "callable backend")])
+@pytest.mark.keras
 def test_model_that_does_not_fit_falls_back(make, reason, caplog):
     classifier = ecgxai.load_model(make(), class_names=["a", "b"], input_length=300, units="mV")
     rng = np.random.default_rng(3)
@@ -267,6 +273,7 @@ def test_torchscript_falls_back(caplog):
 # --- the self-check --------------------------------------------------------------------------------
 
 
+@pytest.mark.keras
 @pytest.mark.parametrize("wrong", [Reach(32, 10, 10), Reach(16, 73, 87), Reach(32, 73, 40)])
 def test_self_check_refuses_a_wrong_reach(wrong, caplog):
     """The demo CNN's true reach is stride 32, 73 samples left, 87 right: a smaller one (or a wrong

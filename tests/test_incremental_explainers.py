@@ -8,11 +8,14 @@ equal the full-pass ones within 1e-4 (plus one step of the map's float16 storage
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import ecgxai
 from ecgxai.explain import explain_record
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import generate_dataset
+
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
 
 SETTINGS = {
     "occlusion": {"hierarchy": "flat", "window_sec": 0.1},

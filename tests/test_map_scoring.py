@@ -18,6 +18,8 @@ from ecgxai.explain import explain_record
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import generate_dataset
 
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
+
 RBBB, SEED = "59118001", 3
 #: Metrics read from the dense relevance: a constant factor between map and spans cannot move them.
 DENSE = ("morf_auc", "lerf_auc", "insertion_auc", "road_morf_auc", "faithfulness_correlation", "gt_auroc",

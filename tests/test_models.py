@@ -22,7 +22,10 @@ from ecgxai.errors import (
 )
 from ecgxai.io.classes import SCORED_CODES
 
-keras = pytest.importorskip("keras", reason="Keras (TensorFlow) is needed for the Keras backend tests")
+try:
+    import keras
+except ModuleNotFoundError:  # without the keras extra: the tests marked keras skip
+    keras = None
 
 FOUR_CODES = ["164889003", "426783006", "713427006", "59118001"]
 ONNX_T, ONNX_L, ONNX_C = 100, 12, 4
@@ -89,6 +92,7 @@ def _assert_rel_close(actual: np.ndarray, expected: np.ndarray, rtol: float) -> 
 # --- Keras: full .h5, .keras round trip ---------------------------------------------------------
 
 
+@pytest.mark.keras
 @pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")
 def test_full_keras2_h5_model_matches_direct_call(reference_dir: Path, reference_records: list[Path]):
     classifier = ecgxai.load_model(reference_dir / "model" / "cnn_1d_final.h5")
@@ -124,6 +128,7 @@ def _lambda_model() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(h))
 
 
+@pytest.mark.keras
 def test_safe_mode_refuses_lambda_in_keras_file(tmp_path: Path):
     path = tmp_path / "lambda.keras"
     _lambda_model().save(path)
@@ -134,6 +139,7 @@ def test_safe_mode_refuses_lambda_in_keras_file(tmp_path: Path):
     assert trusted.predict(np.ones((1, 50, 12), dtype=np.float32)).shape == (1, 3)
 
 
+@pytest.mark.keras
 def test_safe_mode_refuses_lambda_in_legacy_h5(tmp_path: Path):
     path = tmp_path / "lambda.h5"
     try:
@@ -147,6 +153,7 @@ def test_safe_mode_refuses_lambda_in_legacy_h5(tmp_path: Path):
 # --- loading errors -------------------------------------------------------------------------------
 
 
+@pytest.mark.keras
 def test_weights_only_h5_needs_architecture(tmp_path: Path):
     path = tmp_path / "tiny.weights.h5"
     _tiny_conv_model().save_weights(path)
@@ -154,6 +161,7 @@ def test_weights_only_h5_needs_architecture(tmp_path: Path):
         ecgxai.load_model(path, class_names=FOUR_CODES[:3])
 
 
+@pytest.mark.keras
 def test_reference_weights_without_architecture_are_refused(reference_dir: Path):
     with pytest.raises(ModelLoadError, match="architecture"):
         ecgxai.load_model(reference_dir / "model" / "resnet_final_weights.h5")
@@ -177,6 +185,7 @@ def test_unknown_model_suffix(tmp_path: Path):
         ecgxai.load_model(path)
 
 
+@pytest.mark.keras
 def test_wrong_number_of_class_names(tmp_path: Path):
     path = tmp_path / "tiny.keras"
     _tiny_conv_model(n_classes=3).save(path)
@@ -234,6 +243,7 @@ def test_gradient_target_by_code_equals_by_index(tiny_keras):
     assert not np.array_equal(by_code, classifier.gradient(x, 0))
 
 
+@pytest.mark.keras
 def test_logit_gradient_survives_saturated_sigmoid():
     """With p == 1 in float32, the logit gradient must still be the pre-activation gradient."""
     model = _tiny_conv_model(dense_bias=40.0)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
+
 nbformat = pytest.importorskip("nbformat", reason="nbformat is in the dev extra")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is in the dev extra")
 

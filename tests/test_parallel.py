@@ -134,6 +134,7 @@ def assert_same_run(run_dir: Path, serial_dir: Path) -> None:
                                   run_table(serial_dir, "lime.errors.csv"))
 
 
+@pytest.mark.keras
 def test_serial_run_reports_the_corrupt_record_and_explains_the_rest(serial_run: Path):
     errors = pd.read_csv(serial_run / "lime.errors.csv")
     assert list(errors["record"]) == ["BAD01"] * len(TARGETS)
@@ -141,6 +142,7 @@ def test_serial_run_reports_the_corrupt_record_and_explains_the_rest(serial_run:
     assert len(pd.read_csv(serial_run / "lime.csv")) == 2 * GOOD_RECORDS
 
 
+@pytest.mark.keras
 @pytest.mark.parametrize("execution", [Execution(jobs=2), Execution(dask_local=2)], ids=["jobs2", "dask"])
 def test_parallel_explanations_equal_the_serial_run(tmp_path: Path, model, items, serial_run: Path,
                                                     execution: Execution):
@@ -157,6 +159,7 @@ def dask_scheduler():
         yield cluster.scheduler_address
 
 
+@pytest.mark.keras
 @pytest.mark.parametrize("backend", ["jobs2", "dask_scheduler"])
 def test_parallel_predict_and_evaluate_equal_serial(tmp_path: Path, model, records_dir: Path,
                                                     serial_run: Path, backend: str, request):
@@ -176,6 +179,7 @@ def test_parallel_predict_and_evaluate_equal_serial(tmp_path: Path, model, recor
     assert_same_tables(tables[1], tables[0])
 
 
+@pytest.mark.keras
 def test_run_in_process_needs_no_model_file_but_workers_do(tmp_path: Path, model, items):
     classifier = load_model(model.model, class_names=model.class_names)  # a Keras object, not a file
     assert classifier.spec is None
@@ -196,6 +200,7 @@ def _wait_for_payloads(run_dir: Path, process: subprocess.Popen | threading.Thre
         time.sleep(0.02)
 
 
+@pytest.mark.keras
 @pytest.mark.skipif(SIGKILL is None, reason="needs POSIX signals")
 def test_run_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path: Path, records_dir: Path,
                                                                       serial_run: Path):
@@ -231,6 +236,7 @@ def _worker_processes() -> list:
     return [child for child in psutil.Process().children() if "spawn_main" in " ".join(child.cmdline())]
 
 
+@pytest.mark.keras
 @pytest.mark.skipif(SIGKILL is None, reason="needs POSIX signals")
 def test_a_killed_worker_is_replaced_and_its_records_retried(tmp_path: Path, model, items,
                                                               serial_run: Path):
@@ -264,6 +270,7 @@ def test_a_record_that_kills_its_worker_is_reported_and_the_rest_finish():
     ("../up", "data/A0001.mat"), ("/etc", "data/A0001.mat"), ("a/b", "data/A0001.mat"),
     ("164889003", "data/...mat"), ("164889003", "data/.hidden.mat"), ("164889003", "data/a b;c.mat"),
 ])
+@pytest.mark.keras
 def test_unsafe_names_are_rejected_and_nothing_is_written_outside_the_run(
         tmp_path: Path, model, group_class: str, filename: str):
     out = tmp_path / "run"

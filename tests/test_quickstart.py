@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 
+@pytest.mark.keras
 def test_quickstart_steps_1_to_3(reference_dir, tmp_path):
     # 1) Load class names and model
     from ecgxai import load_class_names, load_model

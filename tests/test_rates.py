@@ -328,6 +328,7 @@ def test_six_lead_record_explained_scored_and_drawn_on_its_leads(reference_model
     assert tuple(figure.record.lead_names) == tuple(leads) and "aVF" in figure.to_svg()
 
 
+@pytest.mark.keras
 def test_model_of_unnamed_reduced_leads_is_refused_at_load():
     from ecgxai.models.keras_backend import keras
 
@@ -343,6 +344,7 @@ def test_model_of_unnamed_reduced_leads_is_refused_at_load():
 # --- command line --------------------------------------------------------------------------------
 
 
+@pytest.mark.keras
 def test_cli_predict_resamples_a_mixed_folder(reference_dir, copies, picked, originals, tmp_path, caplog):
     out = tmp_path / "probs.csv"
     with caplog.at_level(logging.INFO, logger="ecgxai"):

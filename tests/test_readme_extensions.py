@@ -15,6 +15,8 @@ from ecgxai.explain import EXPLAINERS, explain_record
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import generate_dataset
 
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import ecgxai
+
+pytestmark = pytest.mark.keras  # every test here runs a Keras model
 
 
 def test_probabilities_match_seed_results_on_all_70_records(reference_dir, reference_model):

@@ -237,6 +237,7 @@ def reference_run(reference_dir, reference_records, tmp_path_factory) -> tuple[P
     return run, run / "report.html"
 
 
+@pytest.mark.keras
 def test_reference_run_report(reference_run, reference_dir, reference_records):
     run, report = reference_run
     manifest = read_manifest(run)
@@ -306,6 +307,7 @@ def test_synthetic_report_in_browser(browser, synthetic_run, synthetic_report):
     assert_drawn(shot)
 
 
+@pytest.mark.keras
 def test_reference_report_in_browser(browser, reference_run):
     _, report = reference_run
     shot, errors, requests, images_ok = render_in_browser(browser, report)

@@ -91,7 +91,7 @@ class UnsafeModelError(ModelLoadError):
 
 
 class MissingDependencyError(ModelError, ImportError):
-    """An optional backend (onnxruntime, torch) is needed but not installed."""
+    """An optional backend (TensorFlow and Keras, onnxruntime, torch) is needed but not installed."""
 
 
 class ModelOutputError(ModelError, ValueError):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -570,13 +571,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: object = None, line: str | None = None) -> None:
+    """Show a Python warning (e.g. from Keras) as one ecgxai log line."""
+    log.warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning
+            return args.func(args)
     except (ECGXAIError, OSError, ValueError) as exc:
         print(f"ecgxai {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

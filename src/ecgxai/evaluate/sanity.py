@@ -33,9 +33,7 @@ def _keras_classifier(classifier: Classifier) -> Any:
     if not classifier.differentiable:
         raise NotDifferentiableError(f"{classifier.source}: the {classifier.backend} backend has no "
                                      "parameters to randomise; use a Keras model")
-    from ecgxai.models.keras_backend import KerasClassifier
-
-    if not isinstance(classifier, KerasClassifier):
+    if classifier.backend != "keras":  # checked first: importing the Keras backend needs TensorFlow
         raise NotImplementedError(f"{classifier.source}: layer randomisation is implemented for Keras "
                                   f"models only, not the {classifier.backend} backend")
     return classifier

@@ -8,23 +8,19 @@ small batches explainers send, the model is instead called through one
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
-import tensorflow as tf
-
 from ecgxai.errors import ConfigurationError, ModelLoadError, UnsafeModelError
 from ecgxai.models.base import Classifier, Score
 from ecgxai.models.incremental import SplitModel
+from ecgxai.models.keras_import import import_keras
 from ecgxai.models.zoo import Architecture
+
+keras, tf = import_keras()  # MissingDependencyError without the keras extra
 
 _ACTIVATIONS_WITH_LOGITS = ("sigmoid", "softmax")
 _CONV1D_LAYERS = tuple(getattr(keras.layers, name) for name in ("Conv1D", "SeparableConv1D",
