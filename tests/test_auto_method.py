@@ -13,6 +13,7 @@ from ecgxai.models.zoo import DEMO_MODEL_PATH
 T, L = 1000, 12
 
 
+@pytest.mark.keras
 def test_a_model_with_an_incremental_engine_gets_cell_occlusion():
     model = ecgxai.load_model(DEMO_MODEL_PATH)
     assert model_kind(model) == "incremental"
@@ -39,6 +40,7 @@ def test_a_model_with_gradients_but_no_engine_gets_the_gradient_method():
     assert model_kind(model) == "gradients" and resolve_method(AUTO, model) == AUTO_CHOICE["gradients"]
 
 
+@pytest.mark.keras
 def test_a_named_method_is_kept_with_its_settings():
     model = ecgxai.load_model(DEMO_MODEL_PATH)
     assert resolve_method("lime", model, {"m_event": 50}) == ("lime", {"m_event": 50})

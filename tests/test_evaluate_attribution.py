@@ -45,6 +45,7 @@ def same_row(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
 
 
+@pytest.mark.keras
 def test_an_array_scores_exactly_as_ecgxais_own_explanation_of_it(case):
     path, model, explanation = case
     hand_made = explanation.attribution.values.copy()  # (T, L): the explanation's own map
@@ -57,6 +58,7 @@ def test_an_array_scores_exactly_as_ecgxais_own_explanation_of_it(case):
     assert wrapped.top5_leads == explanation.top5_leads and wrapped.method_label == "external"
 
 
+@pytest.mark.keras
 def test_leads_by_time_and_a_record_object_give_the_same_explanation(case):
     path, model, explanation = case
     values = explanation.attribution.values
@@ -65,6 +67,7 @@ def test_leads_by_time_and_a_record_object_give_the_same_explanation(case):
     assert by_lead.to_payload() == by_time.to_payload()
 
 
+@pytest.mark.keras
 def test_a_stretch_from_start_sec_keeps_record_seconds(case):
     path, model, explanation = case
     stretch = attribution_explanation(model, path, AF, explanation.attribution.values, start_sec=2.0)
@@ -73,6 +76,7 @@ def test_a_stretch_from_start_sec_keeps_record_seconds(case):
     assert min(starts) >= 2.0 and max(starts) < 10.0
 
 
+@pytest.mark.keras
 def test_a_torch_tensor_is_taken_as_its_values(case):
     torch = pytest.importorskip("torch", reason="torch is not installed")
     path, model, explanation = case
@@ -82,6 +86,7 @@ def test_a_torch_tensor_is_taken_as_its_values(case):
             == attribution_explanation(model, path, AF, values).to_payload())
 
 
+@pytest.mark.keras
 def test_a_per_cell_array_becomes_a_segment_map_over_the_cells(case):
     path, model, explanation = case
     cells = explanation.attribution.to_cells(0.1)  # (L, 100): each lead x 0.1 s cell's total
@@ -96,6 +101,7 @@ def test_a_per_cell_array_becomes_a_segment_map_over_the_cells(case):
         attribution_explanation(model, path, AF, cells, cell_sec=0.2)
 
 
+@pytest.mark.keras
 @pytest.mark.parametrize("shape", [(5000, 11), (12, 4999), (5000,), (2, 5000, 12)])
 def test_a_shape_that_fits_neither_layout_is_refused_naming_the_expected_one(case, shape):
     path, model, _ = case
@@ -127,6 +133,7 @@ def test_csv_and_json_indexes_read_alike(tmp_path):
         read_attribution_index(tmp_path / "short.csv")
 
 
+@pytest.mark.keras
 def test_cli_scores_an_index_and_skips_its_bad_rows(case, tmp_path):
     path, model, explanation = case
     values = explanation.attribution.values
@@ -156,6 +163,7 @@ def test_cli_scores_an_index_and_skips_its_bad_rows(case, tmp_path):
     assert "row 4" in errors.loc[1, "message"] and "(5000, 12)" in errors.loc[1, "message"]
 
 
+@pytest.mark.keras
 def test_the_readme_example_runs(tmp_path, monkeypatch):
     from test_readme_extensions import readme_module  # the README runner beside this file
 
