@@ -14,6 +14,9 @@ incremental engine (``incremental``). Writes ``benchmarks/results/explain.csv`` 
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -112,7 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     runs = measure(classifier, records, args.reference, args.seed)
     write_results(summarise(pd.concat([runs.drop(columns="payload"), fused_rows(runs)], ignore_index=True)),
                   args.out)
+    table = args.out.with_suffix(".md")
+    table.write_text(_header(args, len(records)) + table.read_text())
     return 0
+
+
+def _header(args: argparse.Namespace, n_records: int) -> str:
+    """What the table measured, how and where."""
+    return (f"# Explainer cost before and after incremental inference\n\n"
+            f"`benchmarks/explain.py --per-class {args.per_class} --seed {args.seed}`: reference ResNet, "
+            f"{n_records} reference records, {time.strftime('%Y-%m-%d')}, {platform.platform()}, "
+            f"{os.cpu_count()} cores. `full pass`: every masked input through the whole model (as before "
+            "issue 17); `incremental`: through `Classifier.predict_local`. forward_pass_equivalents = "
+            "seconds / one record's forward pass timed right before each explanation; "
+            "forward_fraction_per_record: the share of full forward passes actually computed.\n\n")
 
 
 if __name__ == "__main__":
