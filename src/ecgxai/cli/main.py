@@ -19,6 +19,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
+from ecgxai.evaluate.faithfulness import RANKING_SCALES
 from ecgxai.explain.methods import AUTO, resolve_method
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
@@ -309,7 +310,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
                                        use_priors=args.priors, seed=args.seed, data_root=args.data_root,
                                        force=args.force, progress=not args.quiet, execution=execution,
-                                       extra_metrics=args.extra_metrics)
+                                       extra_metrics=args.extra_metrics, ranking_scale=args.ranking_scale)
     if not args.quiet:
         print(summary.to_string(index=False))
     failed = table[table["error"].notna()]
@@ -317,7 +318,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **_model_settings(args, model), "out": args.out.name, "payloads": [str(p) for p in args.payloads],
         "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
         "data_root": None if args.data_root is None else str(args.data_root),
-        "extra_metrics": args.extra_metrics,
+        "extra_metrics": args.extra_metrics, "ranking_scale": args.ranking_scale,
         "execution": execution.describe(), "rows": len(table), "failed": len(failed)}})
     return _report_failures(metric_errors(table), args.out, len(table), "evaluate")
 
@@ -333,7 +334,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     params = _explain_params(args)
     result = compare_methods(model, items, args.methods, args.out, params=params, seed=args.seed,
                              force=args.force, progress=not args.quiet, execution=execution,
-                             extra_metrics=args.extra_metrics)
+                             extra_metrics=args.extra_metrics, ranking_scale=args.ranking_scale)
     try:
         figure: str | None = save_method_comparison(result.table, args.out).name
     except ECGXAIError as exc:  # e.g. every record failed: the failures are the news, not the figure
@@ -397,9 +398,12 @@ def _explaining_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _add_extra_metrics(parser: argparse.ArgumentParser) -> None:
+def _add_metric_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-metrics", nargs="+", default=[], choices=sorted(EXTRA_METRICS),
                         help="also these costly metrics (each re-explains the record)")
+    parser.add_argument("--ranking-scale", default="probability", choices=list(RANKING_SCALES),
+                        help="scale of MoRF/LeRF/insertion/ROAD: the class probability (default) or its "
+                             "logit (informative when the model is saturated)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -481,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend the class prior into scores (the original's use_priors; off by default)")
     v.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
     v.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
-    _add_extra_metrics(v)
+    _add_metric_options(v)
     v.add_argument("--force", action="store_true", help="recompute rows already evaluated")
     v.add_argument("--out", required=True, type=Path, help="metrics table (.csv or .parquet)")
     v.set_defaults(func=cmd_evaluate)
@@ -491,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[common, model_args, parallel, explaining])
     c.add_argument("--methods", nargs="+", default=list(RUN_METHODS), choices=list(RUN_METHODS),
                    metavar="METHOD", help=f"methods to compare (default all: {' '.join(RUN_METHODS)})")
-    _add_extra_metrics(c)
+    _add_metric_options(c)
     c.set_defaults(func=cmd_compare)
 
     g = sub.add_parser("plot", help="draw a payload's explanation over its ECG", epilog=PLOT_EXAMPLES,

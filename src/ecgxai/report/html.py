@@ -323,9 +323,12 @@ def _summary_section(run: RunContents) -> str:
     metrics = [c for c in SUMMARY_METRICS if f"{c}_mean" in summary]
     parts.append("<p class=muted>mean ± sd, median below; random_* columns score a random attribution "
                  f"on the same record. Tables: {_e(', '.join(sorted(run.metrics['table'].unique())))}.</p>")
-    rows = [[_class_title(r.meta_code), r.method, r.priors_used, r.n,
-             *(_mean_sd_median(r, m) for m in metrics)] for r in summary.itertuples(index=False)]
-    parts.append(_table(["class", "method", "priors", "n", *metrics], rows))
+    saturated = _saturated(run.metrics, summary)
+    rows = [[_class_title(r.meta_code), r.method, r.priors_used, r.n, flag,
+             *(_mean_sd_median(r, m) for m in metrics)]
+            for r, flag in zip(summary.itertuples(index=False), saturated, strict=True)]
+    parts.append(_table(["class", "method", "priors", "n", "saturated", *metrics], rows))
+    parts.append(_scale_note(run.metrics))
     failed = run.metrics[run.metrics["error"].notna()]
     if len(failed):
         parts.append(f'<p class="error">{len(failed)} payload(s) could not be evaluated: '
@@ -334,6 +337,26 @@ def _summary_section(run: RunContents) -> str:
     if len(ok):
         parts.append(_figure(lambda: plot_metric_boxes(ok), "the metric distributions", svg_markup))
     return "\n".join(parts)
+
+
+def _saturated(metrics: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Per summary row: how many of its rows are saturated (p0 > 0.99), flagged with a warning sign."""
+    if "saturated" not in metrics:
+        return [MISSING] * len(summary)
+    ok = metrics[metrics["error"].isna()]
+    counts = ok.groupby(SUMMARY_GROUPS)["saturated"].apply(lambda v: int(v.fillna(False).astype(bool).sum()))
+    keys = summary[SUMMARY_GROUPS].itertuples(index=False, name=None)
+    found = [(counts.get(key, 0), n) for key, n in zip(keys, summary["n"], strict=True)]
+    return [f"\u26a0 {k}/{n}" if k else f"0/{n}" for k, n in found]
+
+
+def _scale_note(metrics: pd.DataFrame) -> str:
+    """Which scale the ranking columns follow, and what saturation means for them."""
+    scales = sorted(metrics["ranking_scale"].dropna().unique()) if "ranking_scale" in metrics else []
+    scale = _e(" and ".join(scales) or "probability")
+    return (f"<p class=muted>Ranking metrics (MoRF, LeRF, insertion, ROAD) on the {scale} scale."
+            " saturated: rows whose unperturbed probability is above 0.99, where probability-scale "
+            "curves are flat (evaluate with <code>--ranking-scale logit</code> to see them move).</p>")
 
 
 def _mean_sd_median(row: Any, metric: str) -> str:

@@ -277,13 +277,15 @@ def _codes(codes: str | Sequence[str]) -> tuple[str, ...]:
 
 def generate_pair(codes: str | Sequence[str], seed: int, *, territory: str | None = None, fs: float = 500,
                   duration: float = 10.0, noise_mv: float = 0.02, wander_mv: float = 0.1, hrv: float = 0.03,
-                  name: str = "benchmark") -> BenchmarkPair:
+                  name: str = "benchmark", rhythm_seed: int | None = None) -> BenchmarkPair:
     """A benchmark record showing ``codes`` (one code; several, or none, for training data) and its twin.
 
     The twin is the record's base with nothing implanted (sinus rhythm, its header says so). The
     same arguments give the same pair; the base depends on ``seed`` only, never on ``codes``.
     ``territory`` (a key of :data:`TERRITORIES`) places ST elevation, T inversion and Q waves;
     by default it is drawn. A single-code record's ground truth holds its exact mask.
+    ``rhythm_seed`` (default ``seed``) seeds the beat timing alone: two seeds with one rhythm seed give
+    two people whose beats fall at the same times (a neutral record to paste a mask into).
     """
     chosen = _codes(codes)
     if territory is not None and territory not in TERRITORIES:
@@ -291,6 +293,8 @@ def generate_pair(codes: str | Sequence[str], seed: int, *, territory: str | Non
     base = synth_class(NSR)
     heart_rng, rhythm_rng, artefact_rng, evidence_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4))
+    if rhythm_seed is not None:
+        rhythm_rng = np.random.default_rng(np.random.SeedSequence(int(rhythm_seed)).spawn(4)[1])
     n_samples = round(duration * fs)
     heart = sample_heart(heart_rng, base)
     plan = plan_beats(rhythm_rng, base, duration, hrv)
