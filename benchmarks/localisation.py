@@ -2,9 +2,9 @@
 
 Runs ``ecgxai localisation --out OUT --n-per-class N --seed S --jobs J`` (all methods, the bundled
 benchmark classifier; a finished run folder is reused), then writes
-``benchmarks/results/localisation.md`` (and the table as ``localisation.csv``): the per-method and per-class tables, whether every method
-beats its random baseline on every class, and the classifier's validity figures on the same
-records (:mod:`ecgxai.evaluate.mask_use`).
+``benchmarks/results/localisation.md`` (and the table as ``localisation.csv``): the per-method and
+per-class tables, whether every method beats its random baseline on every class, and the
+classifier's validity figures on the same records (:mod:`ecgxai.evaluate.mask_use`).
 
     .venv/bin/python benchmarks/localisation.py [--n-per-class 20] [--seed 160417] [--jobs 2]
 """
@@ -89,7 +89,8 @@ def write_report(args: argparse.Namespace, runtime: float) -> str:
         f"{card['recipe']['seed']} with sub-seeds 11-13); each record explained for its own diagnosis by "
         "every method with default settings; ranking metrics on the logit scale.",
         f"- Machine: {env['platform']}, {os.cpu_count()} cores, python {env['python']}, tensorflow "
-        f"{env['tensorflow']}; run {date.today()}, {runtime:.0f} s (a reused run folder counts 0).",
+        f"{env['tensorflow']}; run {date.today()}, {runtime:.0f} s for this invocation (a finished run "
+        "folder is reused, not recomputed).",
         f"- Command: `python benchmarks/localisation.py --n-per-class {args.n_per_class} --seed {args.seed} "
         f"--jobs {args.jobs} --out {args.out}`.", "",
         "Scores: gt_auroc (AUROC of |relevance| against the mask), gt_top_hit (top cell on the mask; "
