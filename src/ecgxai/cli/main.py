@@ -20,6 +20,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
+from ecgxai.evaluate.faithfulness import RANKING_SCALES
 from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, model_kind, resolve_method
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
@@ -348,7 +349,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
                                        use_priors=args.priors, seed=args.seed, data_root=args.data_root,
                                        force=args.force, progress=not args.quiet, execution=execution,
-                                       extra_metrics=args.extra_metrics)
+                                       extra_metrics=args.extra_metrics, ranking_scale=args.ranking_scale)
     if not args.quiet:
         print(summary.to_string(index=False))
     failed = table[table["error"].notna()]
@@ -356,7 +357,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **_model_settings(args, model), "out": args.out.name, "payloads": [str(p) for p in args.payloads],
         "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
         "data_root": None if args.data_root is None else str(args.data_root),
-        "extra_metrics": args.extra_metrics,
+        "extra_metrics": args.extra_metrics, "ranking_scale": args.ranking_scale,
         "attributions": None if args.attributions is None else str(args.attributions),
         "execution": execution.describe(), "rows": len(table), "failed": len(failed) + len(bad_rows)}})
     errors = pd.concat([frame for frame in (bad_rows, metric_errors(table)) if len(frame)] or [bad_rows])
@@ -374,7 +375,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     params = _explain_params(args)
     result = compare_methods(model, items, args.methods, args.out, params=params, seed=args.seed,
                              force=args.force, progress=not args.quiet, execution=execution,
-                             extra_metrics=args.extra_metrics)
+                             extra_metrics=args.extra_metrics, ranking_scale=args.ranking_scale)
     try:
         figure: str | None = save_method_comparison(result.table, args.out).name
     except ECGXAIError as exc:  # e.g. every record failed: the failures are the news, not the figure
@@ -422,6 +423,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if result.n_failed == 0 else EXIT_SOME_FAILED
 
 
+def cmd_localisation(args: argparse.Namespace) -> int:
+    """The localisation benchmark: records with exact masks, every method, one table and figure."""
+    from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE, run_localisation
+    from ecgxai.report.html import build_report
+    from ecgxai.report.metrics import save_localisation_figure
+    from ecgxai.synth.benchmark import BENCHMARK_CODES
+
+    result = run_localisation(args.out, args.n_per_class, args.seed, methods=args.methods, model=args.model,
+                              execution=_execution(args), force=args.force, progress=not args.quiet,
+                              architecture=args.architecture, class_names=args.classes, units=args.units)
+    save_localisation_figure(result.table, args.out)
+    report = build_report(args.out, max_records=len(BENCHMARK_CODES))
+    if not args.quiet:
+        shown = ["method", "class", "n", "gt_auroc", "random_gt_auroc", "gt_top_hit", "gt_top_hit_chance",
+                 "mask_share"]
+        print(result.table[shown].round(3).to_string(index=False))
+    print(f"localisation: {len(result.records)} records, table in {args.out / LOCALISATION_TABLE}, "
+          f"report in {report}")
+    return EXIT_OK if result.n_failed == 0 else EXIT_SOME_FAILED
+
+
 def _explaining_parent() -> argparse.ArgumentParser:
     """The arguments of the commands that explain records (``explain``, ``compare``)."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -438,9 +460,12 @@ def _explaining_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _add_extra_metrics(parser: argparse.ArgumentParser) -> None:
+def _add_metric_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-metrics", nargs="+", default=[], choices=sorted(EXTRA_METRICS),
                         help="also these costly metrics (each re-explains the record)")
+    parser.add_argument("--ranking-scale", default="probability", choices=list(RANKING_SCALES),
+                        help="scale of MoRF/LeRF/insertion/ROAD: the class probability (default) or its "
+                             "logit (informative when the model is saturated)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -530,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend the class prior into scores (the original's use_priors; off by default)")
     v.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
     v.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
-    _add_extra_metrics(v)
+    _add_metric_options(v)
     v.add_argument("--force", action="store_true", help="recompute rows already evaluated")
     v.add_argument("--out", required=True, type=Path, help="metrics table (.csv or .parquet)")
     v.set_defaults(func=cmd_evaluate)
@@ -540,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[common, model_args, parallel, explaining])
     c.add_argument("--methods", nargs="+", default=list(RUN_METHODS), choices=list(RUN_METHODS),
                    metavar="METHOD", help=f"methods to compare (default all: {' '.join(RUN_METHODS)})")
-    _add_extra_metrics(c)
+    _add_metric_options(c)
     c.set_defaults(func=cmd_compare)
 
     g = sub.add_parser("plot", help="draw a payload's explanation over its ECG", epilog=PLOT_EXAMPLES,
@@ -561,6 +586,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"record x class sections drawn (default {config.REPORT_MAX_RECORDS})")
     r.add_argument("--data-root", type=Path, help="folder that relative mat_path values start from")
     r.set_defaults(func=cmd_report)
+
+    lo = sub.add_parser("localisation", help="localisation benchmark: planted evidence, every method",
+                        formatter_class=raw, parents=[common, parallel])
+    lo.add_argument("--out", required=True, type=Path, help="run folder")
+    lo.add_argument("--n-per-class", type=int, default=4, help="benchmark records per diagnosis (default 4)")
+    lo.add_argument("--seed", type=int, default=0, help="records and explainer seed (default 0)")
+    lo.add_argument("--methods", nargs="+", default=list(RUN_METHODS), choices=list(RUN_METHODS),
+                    metavar="METHOD", help=f"methods (default all: {' '.join(RUN_METHODS)})")
+    lo.add_argument("--model", type=Path, help="your own model instead of the bundled benchmark classifier "
+                                               "(warned: it was not trained on these records)")
+    lo.add_argument("--architecture", choices=sorted(ARCHITECTURES), help="zoo network for .h5 weights")
+    lo.add_argument("--classes", type=Path, help="class codes of --model, in output order")
+    lo.add_argument("--units", choices=["adc", "mV"], help="input units --model was trained on")
+    lo.add_argument("--force", action="store_true", help="recompute records already done")
+    lo.set_defaults(func=cmd_localisation)
 
     d = sub.add_parser("demo", help="the whole pipeline on bundled synthetic data", epilog=DEMO_EXAMPLES,
                        formatter_class=raw, parents=[common])

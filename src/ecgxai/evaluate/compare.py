@@ -187,6 +187,7 @@ class _Settings:
     progress: bool
     execution: Execution
     extra_metrics: tuple[str, ...]
+    ranking_scale: str = "probability"
 
 
 def _all_written(out: Path, method: str, items: Sequence[WorkItem]) -> bool:
@@ -227,7 +228,8 @@ def _run_method(classifier: Classifier, items: list[WorkItem], method: str, out:
     payloads = _explained_payloads(out, method, items, explained)
     metrics, _ = evaluate_to_files(payloads, classifier, out / "metrics" / f"{method}.csv",
                                    seed=settings.seed, force=settings.force, progress=settings.progress,
-                                   execution=settings.execution, extra_metrics=settings.extra_metrics)
+                                   execution=settings.execution, extra_metrics=settings.extra_metrics,
+                                   ranking_scale=settings.ranking_scale)
     rows = per_record_rows(method, metrics, payloads)
     errors = pd.concat([explain_errors, metric_errors(metrics)], ignore_index=True)
     errors.insert(0, "method", method)
@@ -246,6 +248,7 @@ def compare_methods(
     progress: bool = True,
     execution: Execution | int | None = None,
     extra_metrics: Sequence[str] = (),
+    ranking_scale: str = "probability",
 ) -> Comparison:
     """Explain and evaluate ``items`` with every method, then tabulate (see the module docstring).
 
@@ -254,12 +257,14 @@ def compare_methods(
     per record are those the payloads record (measured when they were computed, on whichever worker
     ran them; in-process runs explain the first record once beforehand, so the first call's tracing
     is not counted); the forward pass is timed once, here, on the first readable record.
+    ``ranking_scale`` (``probability`` or ``logit``) is the scale of the ranking metrics.
     """
     chosen = _check_methods(methods)
     if not items:
         raise ConfigurationError("compare_methods needs at least one work item")
     out = Path(out_dir)
-    settings = _Settings(params, seed, force, progress, as_execution(execution), tuple(extra_metrics))
+    settings = _Settings(params, seed, force, progress, as_execution(execution), tuple(extra_metrics),
+                         ranking_scale)
     found = [_run_method(classifier, items, method, out, settings) for method in chosen]
     per_record = pd.concat([rows for rows, _ in found], ignore_index=True)
     errors = pd.concat([errs for _, errs in found], ignore_index=True)[COMPARE_ERROR_COLUMNS]
@@ -270,6 +275,7 @@ def compare_methods(
     update_manifest(out, "compare", {
         "methods": chosen, "items": len(items), "classes": sorted({i.group_class for i in items}),
         "seed": config.resolve_seed(seed), "params": params, "extra_metrics": list(extra_metrics),
+        "ranking_scale": ranking_scale,
         "execution": settings.execution.describe(), "forward_seconds_per_record": forward,
         "metrics_tables": [f"metrics/{method}.csv" for method in chosen], "table": COMPARISON_TABLE,
         "per_record": PER_RECORD_TABLE, "failed": len(errors)})

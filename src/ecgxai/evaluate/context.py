@@ -61,7 +61,8 @@ class MetricContext:
     ``x`` is the model input (T, L) at ``fs`` with leads ``leads``; ``target`` the class column
     and ``code`` its code; ``relevance`` the explanation read as relevance (its map, or its spans)
     and ``random_relevance`` a random map of the same resolution; ``shown`` the seconds of the
-    record the input holds; ``mask`` the planted (leads, samples) evidence mask, or None.
+    record the input holds; ``mask`` the planted (leads, samples) evidence mask, or None;
+    ``ranking_scale`` the scale the ranking curves follow (``probability`` or ``logit``).
     """
 
     classifier: Classifier
@@ -82,6 +83,7 @@ class MetricContext:
     seed: int | None
     k: int = 20
     keep_curves: bool = False
+    ranking_scale: str = "probability"
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

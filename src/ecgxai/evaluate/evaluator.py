@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ecgxai.errors import ECGXAIError, UnknownClassError
 from ecgxai.evaluate.context import MetricContext, MetricFamily
+from ecgxai.evaluate.faithfulness import SATURATION
 from ecgxai.evaluate.localisation import mask_on_input, planted_mask
 from ecgxai.evaluate.metrics import COST_COLUMNS, EXTRA_METRICS, FAMILIES, check_extra_metrics
 from ecgxai.evaluate.plausibility import blend_prior
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 IDENTITY_COLUMNS = ["record", "meta_code", "class_name", "sel_idx", "mat_path", "method", "priors_used",
                     "resolution"]
 METRIC_COLUMNS = [*IDENTITY_COLUMNS, *(c for f in FAMILIES for c in f.all_columns()), "probability",
-                  "evaluations", *COST_COLUMNS, "error"]
+                  "saturated", "evaluations", *COST_COLUMNS, "error"]
 #: The columns a metrics summary groups by.
 SUMMARY_GROUPS = ["meta_code", "class_name", "method", "priors_used"]
 _CODE_BY_NAME = {c.name: c.code for c in SCORED_CLASSES}
@@ -107,7 +108,7 @@ def random_relevance(relevance: Relevance, seed: int | None, record: str, code: 
 
 def metric_context(explanation: Explanation, classifier: Classifier, *, use_priors: bool = False, k: int = 20,
                    seed: int | None = None, data_root: str | Path | None = None,
-                   curves: bool = False) -> MetricContext:
+                   curves: bool = False, ranking_scale: str = "probability") -> MetricContext:
     """Everything the metrics read for one explanation (see :class:`MetricContext`)."""
     code = payload_class_code(explanation)
     record_path = resolve_record_path(explanation.mat_path, data_root)
@@ -128,7 +129,8 @@ def metric_context(explanation: Explanation, classifier: Classifier, *, use_prio
         classifier=classifier, x=signal.x, fs=signal.fs, leads=leads, target=classifier.class_index(code),
         code=code, record=record, explanation=explanation, relevance=relevance,
         random_relevance=random_relevance(relevance, seed, record.name, code, shown), beats=beats,
-        entry=entry, tokens=tokens, shown=shown, mask=mask, seed=seed, k=k, keep_curves=curves)
+        entry=entry, tokens=tokens, shown=shown, mask=mask, seed=seed, k=k, keep_curves=curves,
+        ranking_scale=ranking_scale)
 
 
 def _family_columns(family: MetricFamily, ctx: MetricContext, run: bool) -> dict[str, Any]:
@@ -161,6 +163,7 @@ def evaluate_payload(
     ranking: bool = True,
     curves: bool = False,
     extra_metrics: Sequence[str] = (),
+    ranking_scale: str = "probability",
 ) -> dict[str, Any]:
     """All metrics of one explanation (one row of ``evaluate_all_payloads``).
 
@@ -170,12 +173,15 @@ def evaluate_payload(
     model and leaves NaN with a warning otherwise). ``curves=True`` (with ``ranking``) also
     returns, under ``"ranking_curves"``, the :func:`ranking_curves` results behind the row's
     ranking columns: ``{"explanation": ..., "random": ...}`` (the random baseline is the one in
-    the ``random_*`` columns).
+    the ``random_*`` columns). ``ranking_scale="logit"`` computes MoRF/LeRF/insertion and ROAD on the
+    class logit (see :func:`~ecgxai.evaluate.faithfulness.ranking_curves`; the row's ``ranking_scale``
+    says which); ``saturated`` flags rows whose unperturbed probability is above 0.99, where
+    probability-scale curves are flat.
     """
     extra = check_extra_metrics(extra_metrics)
     explanation = Explanation.from_payload(payload)
     ctx = metric_context(explanation, classifier, use_priors=use_priors, k=k, seed=seed, data_root=data_root,
-                         curves=curves)
+                         curves=curves, ranking_scale=ranking_scale)
     before = classifier.counter.evaluations
     row: dict[str, Any] = {
         "record": ctx.record.name, "meta_code": ctx.code, "class_name": class_name(ctx.code),
@@ -183,6 +189,7 @@ def evaluate_payload(
         "priors_used": bool(use_priors), "resolution": ctx.relevance.resolution,
         "probability": float(classifier.predict(ctx.x)[0, ctx.target]),
     }
+    row["saturated"] = row["probability"] > SATURATION
     for family in FAMILIES:
         run = (family.group != "ranking" or ranking) and (family.group != "extra" or family.name in extra)
         row.update(_family_columns(family, ctx, run))
@@ -205,13 +212,14 @@ def evaluate_all_payloads(
     ranking: bool = True,
     progress: bool = True,
     extra_metrics: Sequence[str] = (),
+    ranking_scale: str = "probability",
 ) -> pd.DataFrame:
     """One metrics row per payload (columns METRIC_COLUMNS); a failing payload gets an ``error`` row.
 
     ``payloads``: {class: {sel_idx: payload}} as the pipelines return, {key: payload} or a
     list. ``method_label`` overrides the payloads' own label in the ``method`` column.
     Relative ``mat_path`` values are resolved against ``data_root`` (default ``DATA_ROOT``).
-    ``ranking`` and ``extra_metrics`` are as in :func:`evaluate_payload`.
+    ``ranking``, ``extra_metrics`` and ``ranking_scale`` are as in :func:`evaluate_payload`.
     """
     if model is None:
         raise ECGXAIError("evaluate_all_payloads needs model= (deletion metrics re-predict)")
@@ -221,7 +229,8 @@ def evaluate_all_payloads(
                              disable=not progress):
         try:
             row = evaluate_payload(payload, classifier, use_priors=use_priors, k=k, seed=seed,
-                                   data_root=data_root, ranking=ranking, extra_metrics=extra_metrics)
+                                   data_root=data_root, ranking=ranking, extra_metrics=extra_metrics,
+                                   ranking_scale=ranking_scale)
         except ECGXAIError as exc:
             log.warning("cannot evaluate %s: %s", payload.mat_path, exc)
             row = {"mat_path": payload.mat_path, "error": f"{type(exc).__name__}: {exc}"}

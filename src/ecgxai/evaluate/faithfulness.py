@@ -19,7 +19,10 @@ says otherwise (see :data:`Imputation`):
   ``area / (p0 x axis length)`` with ``p0`` the unperturbed probability and the
   axis ``[0, *steps]`` (length 0.5 by default), so a curve that stays flat at
   ``p0`` scores 1.0. :func:`random_ranking_curves` gives the same curves for a
-  random attribution, the baseline every method is read against.
+  random attribution, the baseline every method is read against. With
+  ``scale="logit"`` the curves follow the class logit instead, normalised against
+  the fully deleted input's logit (:data:`RANKING_SCALES`): probability curves of a
+  saturated model (p0 above :data:`SATURATION`) stay flat, logit curves still move.
 * :func:`road_morf` (ROAD, Rong et al. 2022) is the MoRF curve of
   :func:`ranking_curves` with removed samples filled by
   :func:`noisy_linear_imputation` instead of zeros, so the model is not shown the
@@ -66,6 +69,12 @@ DELETION_FRACTIONS = (0.05, 0.1, 0.2, 0.3)
 RANKING_STEPS = tuple(round(0.05 * k, 2) for k in range(1, 11))
 RANKING_CURVE_NAMES = ("morf", "lerf", "insertion")
 RANKING_KEYS = ("morf_auc", "lerf_auc", "insertion_auc")
+#: Scales the ranking curves can follow: the class probability, or its logit log(p / (1 - p)).
+RANKING_SCALES = ("probability", "logit")
+#: Above this unperturbed probability a model is saturated: probability-scale curves are flat there.
+SATURATION = 0.99
+#: Probabilities are clipped to [eps, 1 - eps] before taking the logit (float32 resolution near 1).
+LOGIT_EPS = 1e-7
 #: ROAD's imputation noise, as a fraction of each lead's standard deviation.
 ROAD_NOISE = 0.05
 #: Faithfulness correlation: random cell subsets per record and the share of cells in each.
@@ -191,6 +200,18 @@ def _predict_class(classifier: Classifier, batch: np.ndarray, target: int,
                    batch_size: int | None) -> np.ndarray:
     """One ``predict`` call on the whole (M, T, L) batch; the ``target`` column as float64."""
     return classifier.predict(batch, batch_size=batch_size)[:, target].astype(np.float64)
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 - p)) of probabilities clipped to [:data:`LOGIT_EPS`, 1 - :data:`LOGIT_EPS`]."""
+    p = np.clip(np.asarray(p, dtype=np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def _check_scale(scale: str) -> str:
+    if scale not in RANKING_SCALES:
+        raise ConfigurationError(f"scale must be one of {list(RANKING_SCALES)}, got {scale!r}")
+    return scale
 
 
 def _check_rng(rng: Any) -> np.random.Generator:
@@ -391,6 +412,7 @@ def ranking_curves(
     imputation: Imputation = zero_imputation,
     rng: np.random.Generator | None = None,
     tie_rng: np.random.Generator | None = None,
+    scale: str = "probability",
 ) -> dict[str, Any]:
     """MoRF, LeRF and insertion curves of an attribution over every lead x ``cell_sec`` cell.
 
@@ -414,8 +436,14 @@ def ranking_curves(
     ``curves`` limits the work to some of ``("morf", "lerf", "insertion")`` (the others'
     AUCs are NaN, their curves empty); ``imputation`` (with ``rng``) fills removed samples
     instead of zeros, as :func:`road_morf` does.
+
+    ``scale="logit"`` follows the class logit z = log(p / (1 - p)) instead (curves hold z) and
+    normalises for any sign of z: each point becomes (z - z_del) / (z0 - z_del), with z_del the
+    logit of the input with every cell removed (one more model input), and the area is divided
+    by ``steps[-1]``: a curve flat at z0 scores 1.0, one at z_del 0.0 (NaN when z0 = z_del).
     """
     axis = _check_axis(steps, "steps")
+    _check_scale(scale)
     chosen = _check_curves(curves)
     target = classifier.class_index(target)
     x = np.asarray(x, dtype=np.float32)
@@ -434,24 +462,28 @@ def ranking_curves(
 
     deleting = [name for name in chosen if name != "insertion"]
     deleted: list[list[Interval]] = [[]] + [lists for name in deleting for lists in prefixes(name)]
+    if scale == "logit":
+        deleted.append(cells)  # the fully deleted input, the logit scale's zero
     perturb = partial(perturb_intervals_batch, x, fs, lead_names, imputation=imputation, rng=rng)
     parts = [perturb(deleted)]
     if "insertion" in chosen:
         parts.append(perturb([[], *prefixes("insertion")], keep_only=True))
     batch = np.concatenate(parts)
     probs = _predict_class(classifier, batch, target, batch_size)
-    p0 = float(probs[0])
+    values = logit(probs) if scale == "logit" else probs
+    p0, v0 = float(probs[0]), float(values[0])
     n = len(axis)
-    found = {name: [p0, *probs[1 + i * n: 1 + (i + 1) * n].tolist()] for i, name in enumerate(deleting)}
+    found = {name: [v0, *values[1 + i * n: 1 + (i + 1) * n].tolist()] for i, name in enumerate(deleting)}
     if "insertion" in chosen:
-        found["insertion"] = probs[len(deleted):].tolist()
+        found["insertion"] = values[len(deleted):].tolist()
     fractions = [0.0, *axis.tolist()]
-    scale = p0 * float(axis[-1])
+    zero = float(values[len(deleted) - 1]) if scale == "logit" else 0.0
+    span = (v0 - zero) * float(axis[-1])
 
     def normalised_area(name: str) -> float:
-        if name not in found or scale <= 0:
+        if name not in found or span == 0:
             return math.nan
-        return _trapezoid(found[name], fractions) / scale
+        return _trapezoid(np.subtract(found[name], zero), fractions) / span
 
     morf_auc, lerf_auc, insertion_auc = (normalised_area(name) for name in RANKING_CURVE_NAMES)
     return {
@@ -468,7 +500,9 @@ def ranking_curves(
         "cell_sec": float(cell_sec),
         "duration_sec": duration,
         "p0": p0,
-        "normalisation": f"area / (p0 x {float(axis[-1]):g})",
+        "scale": scale,
+        "normalisation": (f"area / (p0 x {float(axis[-1]):g})" if scale == "probability" else
+                          f"area of (z - z_del) / ((z0 - z_del) x {float(axis[-1]):g})"),
         "evaluations": len(batch),
     }
 
@@ -485,13 +519,14 @@ def random_ranking_curves(
     duration_sec: float | None = None,
     *,
     batch_size: int | None = None,
+    scale: str = "probability",
 ) -> dict[str, Any]:
     """:func:`ranking_curves` of random spans (one standard-normal weight per cell) on the same record
     and model: the chance level of a span explanation (``lerf_morf_gap`` near 0 on average)."""
     duration = len(x) / fs if duration_sec is None else float(duration_sec)
     spans = random_spans(lead_names, duration, cell_sec, _check_rng(rng))
     return ranking_curves(classifier, x, fs, lead_names, target, spans, cell_sec=cell_sec, steps=steps,
-                          duration_sec=duration, batch_size=batch_size)
+                          duration_sec=duration, batch_size=batch_size, scale=scale)
 
 
 # --- ROAD: MoRF with noisy linear imputation (Rong et al. 2022) -------------------------------
@@ -512,18 +547,20 @@ def road_morf(
     duration_sec: float | None = None,
     batch_size: int | None = None,
     tie_rng: np.random.Generator | None = None,
+    scale: str = "probability",
 ) -> dict[str, Any]:
     """ROAD's most-relevant-first curve: :func:`ranking_curves`' MoRF (ties ordered by ``tie_rng``)
     with removed cells filled by :func:`noisy_linear_imputation` (noise ``noise`` x each lead's std,
     drawn from ``rng``).
 
     ``road_morf_auc`` is normalised as ``morf_auc`` (area / (p0 x steps[-1]); lower = more
-    faithful); ``road_morf_curve`` starts at ``p0``. Costs 1 + len(steps) model inputs, one call.
+    faithful; ``scale`` as there); ``road_morf_curve`` starts at ``p0`` (or its logit). Costs
+    1 + len(steps) model inputs (one more on the logit scale), one call.
     """
     found = ranking_curves(classifier, x, fs, lead_names, target, relevance, cell_sec=cell_sec,
                            steps=steps, duration_sec=duration_sec, batch_size=batch_size, curves=("morf",),
                            imputation=partial(noisy_linear_imputation, noise=noise), rng=_check_rng(rng),
-                           tie_rng=tie_rng)
+                           tie_rng=tie_rng, scale=scale)
     return {"road_morf_auc": found["morf_auc"], "road_morf_curve": found["morf_curve"],
             "fractions": found["fractions"], "p0": found["p0"], "noise": float(noise),
             "evaluations": found["evaluations"]}
@@ -633,10 +670,12 @@ def _deletion(ctx: MetricContext) -> dict[str, float]:
 def _ranking(ctx: MetricContext) -> dict[str, Any]:
     """MoRF/LeRF/insertion of the explanation and of the random map, on the same tie order."""
     found = {name: ranking_curves(ctx.classifier, ctx.x, ctx.fs, ctx.leads, ctx.target, dense,
-                                  duration_sec=ctx.shown, tie_rng=ctx.rng("ranking-ties"))
+                                  duration_sec=ctx.shown, tie_rng=ctx.rng("ranking-ties"),
+                                  scale=ctx.ranking_scale)
              for name, dense in (("explanation", ctx.dense), ("random", ctx.random_dense))}
     keys = (*RANKING_KEYS, "lerf_morf_gap")
     row: dict[str, Any] = {key: found["explanation"][key] for key in keys}
+    row["ranking_scale"] = ctx.ranking_scale
     row.update({f"random_{key}": found["random"][key] for key in keys})
     row["ranking_evaluations"] = found["explanation"]["evaluations"] + found["random"]["evaluations"]
     if ctx.keep_curves:
@@ -655,7 +694,7 @@ def _correlation(ctx: MetricContext) -> dict[str, float]:
 
 def _road(ctx: MetricContext) -> dict[str, float]:
     found = {name: road_morf(ctx.classifier, ctx.x, ctx.fs, ctx.leads, ctx.target, dense, ctx.rng("road"),
-                             duration_sec=ctx.shown, tie_rng=ctx.rng("ranking-ties"))
+                             duration_sec=ctx.shown, tie_rng=ctx.rng("ranking-ties"), scale=ctx.ranking_scale)
              for name, dense in (("own", ctx.dense), ("random", ctx.random_dense))}
     return {"road_morf_auc": found["own"]["road_morf_auc"],
             "random_road_morf_auc": found["random"]["road_morf_auc"],
@@ -670,9 +709,11 @@ DELETION = MetricFamily(
                note="mean drop from deleting the top tokens minus the drop from deleting as much elsewhere"),
     ))
 RANKING = MetricFamily(
-    "ranking", _ranking, group="ranking", cost_column="ranking_evaluations", metrics=(
+    "ranking", _ranking, group="ranking", cost_column="ranking_evaluations", columns=("ranking_scale",),
+    metrics=(
         Metric("morf_auc", "MoRF deletion area (most relevant first)", False, key=True,
-               note="area / (p0 x 0.5) as lead x 0.1 s cells are zeroed, most relevant first"),
+               note="area / (p0 x 0.5) as lead x 0.1 s cells are zeroed, most relevant first (on the "
+                    "logit scale: of (z - z_del) / (z0 - z_del); the row's ranking_scale says which)"),
         Metric("lerf_auc", "LeRF deletion area (least relevant first)", True),
         Metric("insertion_auc", "Insertion area (most relevant first)", True, key=True),
         Metric("lerf_morf_gap", "LeRF - MoRF gap", True, key=True),

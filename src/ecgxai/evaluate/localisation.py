@@ -179,8 +179,9 @@ def _overlaps(mask: np.ndarray, lead_names: Sequence[str], lead: str, start: flo
 
 def _localisation(ctx: MetricContext) -> dict[str, float]:
     if ctx.mask is None:
-        return dict.fromkeys(LOCALISATION_KEYS, math.nan)
-    return localisation_scores(ctx.relevance, ctx.mask, ctx.leads, ctx.fs)
+        return LOCALISATION.empty()
+    chance = localisation_scores(ctx.random_relevance, ctx.mask, ctx.leads, ctx.fs)["gt_auroc"]
+    return {**localisation_scores(ctx.relevance, ctx.mask, ctx.leads, ctx.fs), "random_gt_auroc": chance}
 
 
 def _mask_relevance(ctx: MetricContext) -> dict[str, float]:
@@ -193,8 +194,9 @@ def _mask_relevance(ctx: MetricContext) -> dict[str, float]:
 
 LOCALISATION = MetricFamily(
     "localisation", _localisation, group="localisation", columns=("gt_top_hit_chance",), metrics=(
-        Metric("gt_auroc", "Ground-truth AUROC (planted evidence)", True, 0.5, key=True,
-               note="AUROC of |relevance| per lead and sample against the planted mask"),
+        Metric("gt_auroc", "Ground-truth AUROC (planted evidence)", True, key=True,
+               note="AUROC of |relevance| per lead and sample against the planted mask (0.5 = chance; "
+                    "random_gt_auroc scores the random map of the same resolution)"),
         Metric("gt_top_hit", "Top cell on planted evidence", True, "gt_top_hit_chance"),
     ))
 MASK_RELEVANCE = MetricFamily(

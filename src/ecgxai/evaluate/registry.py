@@ -143,6 +143,10 @@ _SINUS_ARRHYTHMIA = _entry(("II", "V1"), ("I", "aVF", "V2"), ("pre", "beat"),
                            _RATE_SOURCE + " (P-P variation > 120 ms or > 10%)")
 _BRADYCARDIA = _entry(("II", "V1"), ("I", "aVF", "V2"), ("pre", "beat"),
                       _BRADY + ": ventricular rate < 50-60 bpm; the P waves (II, V1) tell the mechanism")
+_ST_ELEVATION = _entry(("II", "III", "aVF", "V2", "V3", "V4"), ("I", "aVL", "V1", "V5", "V6"), ("stt",),
+                       "Fourth universal definition of myocardial infarction (Thygesen et al., "
+                       "ESC/ACC/AHA/WHF 2018): new ST elevation at the J point in two contiguous leads, "
+                       ">= 1 mm (>= 2 mm in V2-V3), in the leads of one coronary territory")
 _FLUTTER = _entry(("II", "III", "aVF", "V1"), ("I", "V2", "aVR"), ("beat",),
                   "2019 ESC guidelines for the management of supraventricular tachycardia (Brugada et al., "
                   "Eur Heart J 2020): saw-tooth flutter waves (~300/min) in II, III, aVF, discrete in V1")
@@ -177,6 +181,10 @@ REGISTRY: dict[str, RegistryEntry] = {
     "59931005": _T_WAVE,  # T wave inversion
     "17338001": _PVC,  # ventricular premature beats (= 427172004)
 }
+#: Entries of diagnoses beyond the 27 scored classes (the localisation benchmark plants them).
+UNSCORED_REGISTRY: dict[str, RegistryEntry] = {
+    "164931005": _ST_ELEVATION,  # ST elevation
+}
 
 
 
@@ -197,10 +205,10 @@ def registry_entry(code: str | int) -> RegistryEntry:
     """The registry entry of a scored SNOMED CT code; UnknownClassError naming the code otherwise."""
     key = str(code).strip()
     try:
-        return REGISTRY[key]
+        return REGISTRY.get(key) or UNSCORED_REGISTRY[key]
     except KeyError:
         raise UnknownClassError(f"no registry entry for class code {code!r}: not one of the 27 scored "
-                                f"SNOMED CT codes") from None
+                                f"SNOMED CT codes nor of {list(UNSCORED_REGISTRY)}") from None
 
 
 def describe(code: str | int) -> str:

@@ -52,8 +52,10 @@ def load_payload_files(sources: Iterable[str | Path]) -> list[Explanation]:
 
 
 def _part_name(payload: Explanation, use_priors: bool, method_label: str | None,
-               extra_metrics: Sequence[str] = ()) -> str:
+               extra_metrics: Sequence[str] = (), ranking_scale: str = "probability") -> str:
     settings = [use_priors, *sorted(extra_metrics)]  # a row made with other settings is not reused
+    if ranking_scale != "probability":  # rows of the default scale keep their names
+        settings.append(ranking_scale)
     identity = json.dumps([payload.mat_path, payload.target_code, payload.target_label,
                            method_label or payload.method_label, settings, payload.to_json()])
     return hashlib.sha256(identity.encode()).hexdigest()[:24] + ".json"
@@ -76,10 +78,12 @@ class _EvaluateTask:
     seed: int | None
     data_root: str | Path | None
     extra_metrics: tuple[str, ...] = ()
+    ranking_scale: str = "probability"
 
     def __call__(self, payload: Explanation) -> dict[str, Any]:
         row = evaluate_payload(payload, worker_classifier(self.model), use_priors=self.use_priors,
-                               seed=self.seed, data_root=self.data_root, extra_metrics=self.extra_metrics)
+                               seed=self.seed, data_root=self.data_root, extra_metrics=self.extra_metrics,
+                               ranking_scale=self.ranking_scale)
         if self.method_label is not None:
             row["method"] = self.method_label
         return _json_row(row)
@@ -98,10 +102,12 @@ def evaluate_to_files(
     progress: bool = True,
     execution: Execution | int | None = None,
     extra_metrics: Sequence[str] = (),
+    ranking_scale: str = "probability",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every payload (reusing finished rows), write the table and summary; return both.
 
-    ``extra_metrics`` adds the expensive metrics of :data:`~ecgxai.evaluate.evaluator.EXTRA_METRICS`.
+    ``extra_metrics`` adds the expensive metrics of :data:`~ecgxai.evaluate.evaluator.EXTRA_METRICS`;
+    ``ranking_scale`` is that of :func:`~ecgxai.evaluate.evaluator.evaluate_payload`.
 
     Each finished row is written to ``OUT.parts/`` as it arrives. ``execution`` is a
     number of local worker processes or an :class:`~ecgxai.parallel.Execution` (Dask);
@@ -111,7 +117,8 @@ def evaluate_to_files(
     parts = out.with_name(out.name + ".parts")
     execution = as_execution(execution)
     extra = tuple(extra_metrics)
-    part_files = [parts / _part_name(payload, use_priors, method_label, extra) for payload in payloads]
+    part_files = [parts / _part_name(payload, use_priors, method_label, extra, ranking_scale)
+                  for payload in payloads]
     rows: dict[int, dict[str, Any]] = {}
     todo = []
     for position, part in enumerate(part_files):
@@ -120,7 +127,7 @@ def evaluate_to_files(
         else:
             todo.append(position)
     task = _EvaluateTask(shippable(classifier, execution.in_process), method_label, use_priors, seed,
-                         data_root, extra)
+                         data_root, extra, ranking_scale)
     for k, result in run_tasks(task, [payloads[p] for p in todo], execution, desc="evaluate",
                                progress=progress):
         payload = payloads[todo[k]]

@@ -69,7 +69,9 @@ EQUIVALENT_CODES: tuple[tuple[str, str], ...] = (
 )
 
 SCORED_CODES: tuple[str, ...] = tuple(c.code for c in SCORED_CLASSES)
-_BY_CODE: dict[str, DiagnosisClass] = {c.code: c for c in SCORED_CLASSES}
+#: Diagnoses beyond the scored classes that ecgxai knows by name (the localisation benchmark plants them).
+UNSCORED_CLASSES: tuple[DiagnosisClass, ...] = (DiagnosisClass("164931005", "st elevation", "STE"),)
+_BY_CODE: dict[str, DiagnosisClass] = {c.code: c for c in (*SCORED_CLASSES, *UNSCORED_CLASSES)}
 
 AF_CODE = "164889003"
 SINUS_RHYTHM_CODE = "426783006"
@@ -83,7 +85,7 @@ def equivalents(code: str) -> tuple[str, ...]:
 
 
 def class_name(code: str) -> str:
-    """Human name of a scored code; raises UnknownClassError for anything else."""
+    """Human name of a scored (or known unscored) code; raises UnknownClassError for anything else."""
     try:
         return _BY_CODE[str(code)].name
     except KeyError:

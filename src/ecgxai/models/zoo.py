@@ -82,6 +82,9 @@ def build_physionet2020_resnet(
 #: The bundled demo classifier, trained on ``ecgxai.synth`` records by ``scripts/train_demo_model.py``;
 #: its model card (same name plus ``.json``) holds its classes, input convention and held-out scores.
 DEMO_MODEL_PATH = Path(__file__).parent / "data" / "demo_cnn.keras"
+#: The localisation benchmark's classifier (same network), trained by ``scripts/train_benchmark_model.py``
+#: on ``ecgxai.synth.benchmark`` records, where only the masked evidence separates the classes.
+BENCHMARK_MODEL_PATH = Path(__file__).parent / "data" / "benchmark_cnn.keras"
 
 
 def build_demo_cnn(input_length: int = 5000, n_leads: int = 12, n_classes: int = 8) -> Any:

@@ -33,13 +33,16 @@ from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_TABLE, key_columns
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
+from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE
+from ecgxai.evaluate.localisation_benchmark import SCORES as LOCALISATION_SCORES
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import class_name
 from ecgxai.io.files import atomic_output, read_table
 from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
 from ecgxai.report import plot_comparison, plot_from_payload, plot_metric_boxes
 from ecgxai.report.figure import ReportFigure
-from ecgxai.report.metrics import plot_method_comparison
+from ecgxai.report.metrics import plot_localisation, plot_method_comparison
+from ecgxai.synth.benchmark import NOT_LOCALISABLE
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ class RunContents:
     entries: list[PayloadEntry]
     metrics: pd.DataFrame
     comparison: pd.DataFrame | None = None
+    localisation: pd.DataFrame | None = None
 
 
 # --- reading the run folder ----------------------------------------------------------------------
@@ -115,12 +119,14 @@ def load_run(run_dir: str | Path) -> RunContents:
         raise ConfigurationError(f"{run_dir}: no payloads found (expected payloads/<method>/<class>/"
                                  "<record>.json, as 'ecgxai explain --out' writes)")
     metrics = _read_metrics(_metrics_tables(run_dir, manifest))
-    return RunContents(run_dir, manifest, entries, metrics, _read_comparison(run_dir))
+    return RunContents(run_dir, manifest, entries, metrics, _read_comparison(run_dir, COMPARISON_TABLE),
+                       _read_comparison(run_dir, LOCALISATION_TABLE))
 
 
-def _read_comparison(run_dir: Path) -> pd.DataFrame | None:
-    """The run's ``comparison.csv`` (written by ``ecgxai compare``), or None."""
-    path = run_dir / COMPARISON_TABLE
+def _read_comparison(run_dir: Path, name: str) -> pd.DataFrame | None:
+    """The run's ``comparison.csv`` (``ecgxai compare``) or ``localisation.csv`` (``ecgxai
+    localisation``), or None."""
+    path = run_dir / name
     return read_table(path, dtype={"meta_code": str}) if path.is_file() else None
 
 
@@ -323,9 +329,12 @@ def _summary_section(run: RunContents) -> str:
     metrics = [c for c in SUMMARY_METRICS if f"{c}_mean" in summary]
     parts.append("<p class=muted>mean ± sd, median below; random_* columns score a random attribution "
                  f"on the same record. Tables: {_e(', '.join(sorted(run.metrics['table'].unique())))}.</p>")
-    rows = [[_class_title(r.meta_code), r.method, r.priors_used, r.n,
-             *(_mean_sd_median(r, m) for m in metrics)] for r in summary.itertuples(index=False)]
-    parts.append(_table(["class", "method", "priors", "n", *metrics], rows))
+    saturated = _saturated(run.metrics, summary)
+    rows = [[_class_title(r.meta_code), r.method, r.priors_used, r.n, flag,
+             *(_mean_sd_median(r, m) for m in metrics)]
+            for r, flag in zip(summary.itertuples(index=False), saturated, strict=True)]
+    parts.append(_table(["class", "method", "priors", "n", "saturated", *metrics], rows))
+    parts.append(_scale_note(run.metrics))
     failed = run.metrics[run.metrics["error"].notna()]
     if len(failed):
         parts.append(f'<p class="error">{len(failed)} payload(s) could not be evaluated: '
@@ -334,6 +343,26 @@ def _summary_section(run: RunContents) -> str:
     if len(ok):
         parts.append(_figure(lambda: plot_metric_boxes(ok), "the metric distributions", svg_markup))
     return "\n".join(parts)
+
+
+def _saturated(metrics: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Per summary row: how many of its rows are saturated (p0 > 0.99), flagged with a warning sign."""
+    if "saturated" not in metrics:
+        return [MISSING] * len(summary)
+    ok = metrics[metrics["error"].isna()]
+    counts = ok.groupby(SUMMARY_GROUPS)["saturated"].apply(lambda v: int(v.fillna(False).astype(bool).sum()))
+    keys = summary[SUMMARY_GROUPS].itertuples(index=False, name=None)
+    found = [(counts.get(key, 0), n) for key, n in zip(keys, summary["n"], strict=True)]
+    return [f"\u26a0 {k}/{n}" if k else f"0/{n}" for k, n in found]
+
+
+def _scale_note(metrics: pd.DataFrame) -> str:
+    """Which scale the ranking columns follow, and what saturation means for them."""
+    scales = sorted(metrics["ranking_scale"].dropna().unique()) if "ranking_scale" in metrics else []
+    scale = _e(" and ".join(scales) or "probability")
+    return (f"<p class=muted>Ranking metrics (MoRF, LeRF, insertion, ROAD) on the {scale} scale."
+            " saturated: rows whose unperturbed probability is above 0.99, where probability-scale "
+            "curves are flat (evaluate with <code>--ranking-scale logit</code> to see them move).</p>")
 
 
 def _mean_sd_median(row: Any, metric: str) -> str:
@@ -371,6 +400,31 @@ def _comparison_section(run: RunContents) -> str:
         _table(["class", *(c for c in columns if c != "meta_code")], rows),
         _figure(lambda: plot_method_comparison(table), "the method comparison", svg_markup),
     ])
+
+
+def _score_cell(row: Any, score: str, chance: str) -> str:
+    return f"{_fmt(row[score])} ({_fmt(row[chance])})"
+
+
+def _localisation_section(run: RunContents) -> str:
+    """Per method, the localisation scores of ``localisation.csv`` per class, each with its chance level."""
+    table = run.localisation
+    if table is None or table.empty:
+        return ""
+    parts = ['<h2 id="localisation">Localisation of planted evidence</h2>',
+             f"<p class=muted>From {_e(LOCALISATION_TABLE)}: benchmark records whose mask is exact (where "
+             "the record differs from its class-neutral twin), each explained for its own diagnosis. "
+             "Each score is followed by its chance level in brackets: the random map of the method's "
+             "resolution, or for the top hit the share of the explanation's cells on the mask; "
+             "mask_share is the mask's share of the record. Not localisable, so not scored: "
+             f"{_e('; '.join(NOT_LOCALISABLE.values()))}.</p>",
+             _figure(lambda: plot_localisation(table), "the localisation table", svg_markup)]
+    for method, rows in table.groupby("method", sort=False):
+        body = [[r["class"], r["n"], *(_score_cell(r, s, c) for s, c in LOCALISATION_SCORES),
+                 _fmt(r["mask_share"]), _fmt(r["probability"])] for _, r in rows.iterrows()]
+        parts += [f'<h3 id="{_anchor("localisation", str(method))}">{_e(method)}</h3>',
+                  _table(["class", "n", *(s for s, _ in LOCALISATION_SCORES), "mask_share", "p"], body)]
+    return "\n".join(parts)
 
 
 # --- per-record sections -------------------------------------------------------------------------
@@ -461,10 +515,12 @@ def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics
 # --- the page ------------------------------------------------------------------------------------
 
 
-def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]], comparison: bool = False) -> str:
-    """Links to the comparison (when there is one), the settings, the metrics and each shown record
-    section, by class."""
+def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]], comparison: bool = False,
+         localisation: bool = False) -> str:
+    """Links to the comparison and the localisation (when there are), the settings, the metrics and each
+    shown record section, by class."""
     items = ['<li><a href="#comparison">Method comparison</a></li>'] if comparison else []
+    items += ['<li><a href="#localisation">Localisation</a></li>'] if localisation else []
     items += ['<li><a href="#settings">Run settings</a></li>', '<li><a href="#metrics">Metrics</a></li>']
     for code in dict.fromkeys(code for code, _ in groups):
         links = ", ".join(f'<a href="#{_anchor(code, record)}">{_e(record)}</a>'
@@ -493,8 +549,9 @@ def render_report(run: RunContents, *, max_records: int | None = config.REPORT_M
     shown = {key: groups[key] for key in shown_sections(list(groups), max_records)}
     root = None if data_root is None else Path(data_root)
     compared = run.comparison is not None and not run.comparison.empty
-    body = [_header(run, len(groups)), _toc(shown, compared), _comparison_section(run),
-            _settings_section(run), _summary_section(run),
+    located = run.localisation is not None and not run.localisation.empty
+    body = [_header(run, len(groups)), _toc(shown, compared, located), _comparison_section(run),
+            _localisation_section(run), _settings_section(run), _summary_section(run),
             '<h2 id="records">Records</h2>',
             *(_record_section(key, group, run.metrics, root) for key, group in shown.items())]
     if len(groups) > len(shown):

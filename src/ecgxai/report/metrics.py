@@ -29,6 +29,7 @@ from matplotlib.patches import Patch
 
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_FIGURE
+from ecgxai.evaluate.localisation_benchmark import LOCALISATION_FIGURE, SCORES
 from ecgxai.evaluate.metrics import KEY_METRICS, METRICS
 from ecgxai.report.figure import ReportFigure
 
@@ -376,3 +377,16 @@ def plot_method_comparison(
 def save_method_comparison(table: pd.DataFrame, out_dir: str | Path) -> Path:
     """Draw :func:`plot_method_comparison` of ``table`` into ``OUT_DIR/comparison.svg``; its path."""
     return plot_method_comparison(table).save(Path(out_dir) / COMPARISON_FIGURE)
+
+
+def plot_localisation(table: pd.DataFrame) -> MetricFigure:
+    """:func:`plot_method_comparison` of a localisation table: each score with its chance level, classes
+    by abbreviation."""
+    shown = table.assign(class_name=table["class"], random_gt_top_hit=table["gt_top_hit_chance"])
+    title = f"localisation of planted evidence: {table['method'].nunique()} methods"
+    return plot_method_comparison(shown, [score for score, _ in SCORES], ncols=3, title=title)
+
+
+def save_localisation_figure(table: pd.DataFrame, out_dir: str | Path) -> Path:
+    """Draw :func:`plot_localisation` of ``table`` into ``OUT_DIR/localisation.svg``; its path."""
+    return plot_localisation(table).save(Path(out_dir) / LOCALISATION_FIGURE)

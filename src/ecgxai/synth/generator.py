@@ -114,16 +114,20 @@ def plan_beats(rng: np.random.Generator, spec: SynthClass, duration: float, hrv:
     return plan
 
 
-def place_beats(rng: np.random.Generator, heart: Heart, plan: BeatPlan,
-                fs: float) -> tuple[wv.WaveTable, list[BeatAnnotation]]:
-    """Put every planned beat's waves on the time axis and record its fiducial points (samples).
+#: One wave put on the time axis: (wave, time offset s, amplitude factor).
+Placed = tuple[wv.Wave, float, float]
+
+
+def beat_waves(rng: np.random.Generator, heart: Heart, plan: BeatPlan,
+               fs: float) -> tuple[list[list[Placed]], list[BeatAnnotation]]:
+    """Every planned beat's placed waves (one list per beat) and its fiducial points (samples).
 
     QT follows the preceding RR (Bazett); QRS amplitude breathes with respiration (+-4 %).
     """
     resp_hz, resp_phase = rng.uniform(0.15, 0.4), rng.uniform(0, 2 * np.pi)
     qt = qt_interval(plan.rr_before, heart.qtc)
     qt_sinus = float(qt_interval(np.median(plan.rr_before), heart.qtc))
-    placed: list[tuple[wv.Wave, float, float]] = []
+    placed: list[list[Placed]] = []
     beats: list[BeatAnnotation] = []
 
     def sample(t: float) -> int:
@@ -136,16 +140,24 @@ def place_beats(rng: np.random.Generator, heart: Heart, plan: BeatPlan,
         qrs_dur = wv.offset(qrs)
         # an ectopic beat repolarises late: its QT is that of the underlying rate, not the short coupling
         t_end = t0 + (qt_sinus if ectopic else qt_i) + max(0.0, qrs_dur - NORMAL_QRS_S)
-        placed += [(w, t0, amp) for w in qrs] + [(w, t_end, amp) for w in stt]
+        beat = [(w, t0, amp) for w in qrs] + [(w, t_end, amp) for w in stt]
         p_on = p_off = None
         if kind == SINUS and not math.isnan(heart.pr):
             p_start = t0 - heart.pr - rng.normal(0, 0.003)
-            placed += [(w, p_start, 1.0) for w in heart.p_waves]
+            beat += [(w, p_start, 1.0) for w in heart.p_waves]
             p_on, p_off = sample(p_start), sample(p_start + wv.offset(heart.p_waves))
+        placed.append(beat)
         terminal = None if ectopic or heart.terminal_onset is None else sample(t0 + heart.terminal_onset)
         beats.append(BeatAnnotation(kind=kind, qrs_on=sample(t0), qrs_off=sample(t0 + qrs_dur),
                                     t_off=sample(t_end), p_on=p_on, p_off=p_off, terminal_on=terminal))
-    return wv.WaveTable.from_waves(placed), beats
+    return placed, beats
+
+
+def place_beats(rng: np.random.Generator, heart: Heart, plan: BeatPlan,
+                fs: float) -> tuple[wv.WaveTable, list[BeatAnnotation]]:
+    """Every planned beat's waves on the time axis (:func:`beat_waves`) as one table, and its fiducials."""
+    placed, beats = beat_waves(rng, heart, plan, fs)
+    return wv.WaveTable.from_waves([w for beat in placed for w in beat]), beats
 
 
 @dataclass(frozen=True, eq=False)
