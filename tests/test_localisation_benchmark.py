@@ -23,6 +23,7 @@ def test_hybrids_paste_and_remove_the_masked_region():
     assert inputs[3].sum() == 5 and inputs[3][0, 0] == 0
 
 
+@pytest.mark.keras
 def test_benchmark_model_uses_the_mask():
     """Two records per class: the model finds each class on its record, not on a neutral record; pasting
     the masked region into the neutral record brings the class in, removing it takes the class out."""
@@ -35,6 +36,7 @@ def test_benchmark_model_uses_the_mask():
     assert (found.p_record_without_mask < 0.5).mean() >= 0.75
 
 
+@pytest.mark.keras
 def test_localisation_command_writes_its_tables(tmp_path, capsys):
     out = tmp_path / "loc"
     assert main(["localisation", "--out", str(out), "--n-per-class", "1", "--seed", "7",

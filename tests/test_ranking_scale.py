@@ -74,6 +74,7 @@ def test_logit_normalisation_holds_for_any_sign_of_the_logit():
     assert logit(0.5) == 0 and np.isfinite(logit(1.0))
 
 
+@pytest.mark.keras
 def test_evaluator_rows_state_the_scale_and_flag_saturation(tmp_path):
     records = generate_dataset(tmp_path, 1, codes=["59118001"], seed=(16, 3))
     classifier = ecgxai.load_model(DEMO_MODEL_PATH)
