@@ -536,8 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=raw, parents=[common, model_args, parallel, explaining, stretching])
     e.add_argument("--method", default=AUTO, type=_method_name, metavar="METHOD",
                    help=f"explainer: {', '.join((AUTO, *RUN_METHODS))}, or {CAPTUM_PREFIX}NAME for a Captum "
-                        "class on a torch model (default auto: the best measured method for a model with "
-                        "gradients or for a black box, printed and written to run.json)")
+                        "class on a torch model (default auto: the best measured method for the model's "
+                        "kind -- cell occlusion when its perturbations run incrementally, else IG with "
+                        "gradients, cell occlusion for a black box -- printed and written to run.json)")
     e.add_argument("--method-option", type=_method_option, action="append", metavar="KEY=VALUE",
                    help="a setting of the method (ExplainParams.options), the value read as JSON; "
                         "for captum:NAME a keyword argument of its class, e.g. n_steps=16 (repeatable)")
