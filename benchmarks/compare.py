@@ -4,9 +4,11 @@
 group in ``seed-results/selection.csv`` (default 10), plus the original toolkit's own fused
 payloads of the same records (``seed_fused_payloads.json``) scored by the same evaluator as the
 extra method ``original fused (seed payloads)`` (its cost is unknown: NaN).
-``--data synthetic``: ``--per-class`` records of each synthetic diagnosis (default 5;
-``ecgxai.synth``, with planted evidence masks for the localisation metrics) explained for their
-own diagnosis by the bundled demo model.
+``--data synthetic``: ``--per-class`` records of each localisation-benchmark diagnosis (default 5;
+:func:`ecgxai.synth.generate_localisation_benchmark`, with exact evidence masks for the localisation
+metrics) explained for their own diagnosis by the bundled benchmark model, which was trained so that
+only the masked evidence separates the classes; its ranking metrics are on the logit scale, as
+``ecgxai localisation`` scores them (the model is confident, so probability curves are flat).
 
 Besides the methods, the table holds ``occlusion (flat, 0.1 s)`` (every lead x 0.1 s cell occluded
 alone) and ``lime (spans only)`` / ``timeshap (spans only)``: the same LIME and TimeSHAP payloads
@@ -55,9 +57,9 @@ from ecgxai.explain.runs import RUN_METHODS, WorkItem, payload_path, run_explana
 from ecgxai.io.files import write_table
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.io.records import signal_file_of
-from ecgxai.models.zoo import DEMO_MODEL_PATH
+from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
 from ecgxai.report.metrics import save_method_comparison
-from ecgxai.synth import generate_dataset
+from ecgxai.synth import generate_localisation_benchmark
 
 DEFAULT_PER_CLASS = {"reference": 10, "synthetic": 5}
 SEED_METHOD = "original fused (seed payloads)"
@@ -100,13 +102,19 @@ def reference_items(args: argparse.Namespace) -> tuple[ecgxai.Classifier, list[W
 
 
 def synthetic_items(args: argparse.Namespace) -> tuple[ecgxai.Classifier, list[WorkItem], str]:
-    """The demo model and ``per_class`` synthetic records of every diagnosis, each for its own."""
-    records = generate_dataset(args.work / "records", args.per_class, seed=args.seed)
+    """The benchmark model and ``per_class`` localisation-benchmark records of every diagnosis."""
+    records = generate_localisation_benchmark(args.work / "records", args.per_class, seed=args.seed)
     items = [WorkItem(r.code, str(signal_file_of(r.path)), i) for i, r in enumerate(records.itertuples())]
-    return ecgxai.load_model(DEMO_MODEL_PATH), items, (
-        f"bundled demo CNN `{DEMO_MODEL_PATH.name}` (sha256 {file_sha256(DEMO_MODEL_PATH)[:12]}); "
-        f"{args.per_class} synthetic records per code of `SYNTH_CODES`, "
-        f"`generate_dataset(seed={args.seed})`, each explained for its own diagnosis")
+    return ecgxai.load_model(BENCHMARK_MODEL_PATH), items, (
+        f"bundled benchmark CNN `{BENCHMARK_MODEL_PATH.name}` (sha256 "
+        f"{file_sha256(BENCHMARK_MODEL_PATH)[:12]}); {args.per_class} records per diagnosis of "
+        f"`generate_localisation_benchmark(seed={args.seed})`, each explained for its own diagnosis; "
+        "ranking metrics on the logit scale")
+
+
+def ranking_scale(args: argparse.Namespace) -> str:
+    """The ranking metrics' scale: the benchmark model's logit (it is confident), else the probability."""
+    return "logit" if args.data == "synthetic" else "probability"
 
 
 def seed_payloads(reference: Path, items: list[WorkItem]) -> list[Explanation]:
@@ -132,7 +140,7 @@ def with_method(result: Comparison, classifier: ecgxai.Classifier, args: argpars
     are rewritten with them."""
     metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / f"{slug(name)}.csv",
                                    seed=args.seed, force=args.force, execution=args.jobs,
-                                   extra_metrics=args.extra_metrics)
+                                   extra_metrics=args.extra_metrics, ranking_scale=ranking_scale(args))
     extra = per_record_rows(name, metrics, payloads)
     if not known_cost:
         extra = extra.assign(seconds=np.nan, model_evaluations=np.nan)
@@ -222,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     classifier, items, described = setup
     result = compare_methods(classifier, items, args.methods, args.work, seed=args.seed, force=args.force,
-                             execution=args.jobs, extra_metrics=args.extra_metrics)
+                             execution=args.jobs, extra_metrics=args.extra_metrics,
+                             ranking_scale=ranking_scale(args))
     for name in VARIANTS:
         result = with_variant(result, classifier, args, items, name)
     for method in [m for m in SPAN_CUT_METHODS if m in args.methods]:

@@ -1,4 +1,4 @@
-"""``ecgxai demo`` end to end on a few synthetic records: every step's output, and resuming."""
+"""``ecgxai demo`` end to end on a few benchmark records: every step's output, and resuming."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from ecgxai.cli.main import main
 from ecgxai.evaluate.localisation import LOCALISATION_KEYS
 from ecgxai.explain.methods import AUTO_CHOICE, model_kind
 from ecgxai.models.loader import load_model
-from ecgxai.models.zoo import DEMO_MODEL_PATH
-from ecgxai.synth import SYNTH_CODES
+from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
+from ecgxai.synth import BENCHMARK_CODES
+from ecgxai.synth.benchmark import BENCHMARK_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,10 @@ def demo_run(tmp_path_factory):
 @pytest.mark.keras
 def test_demo_writes_every_step(demo_run, capsys):
     probs = pd.read_csv(demo_run / "probs.csv", dtype={"record": str})
-    assert len(probs) == 8 and set(SYNTH_CODES) <= set(probs.columns)
+    assert len(probs) == 8 and set(BENCHMARK_CODES) <= set(probs.columns)
     selection = pd.read_csv(demo_run / "selection.csv", dtype={"group_class": str})
-    assert sorted(selection["group_class"]) == sorted(SYNTH_CODES)  # one record of each diagnosis
-    chosen, settings = AUTO_CHOICE[model_kind(load_model(DEMO_MODEL_PATH))]
+    assert sorted(selection["group_class"]) == sorted(BENCHMARK_CODES)  # one record of each diagnosis
+    chosen, settings = AUTO_CHOICE[model_kind(load_model(BENCHMARK_MODEL_PATH))]
     for method in (chosen, "lime", "timeshap", "fused"):
         assert len(list((demo_run / "payloads" / method).rglob("*.json"))) == 8
     payload = json.loads(next((demo_run / "payloads" / chosen).rglob("*.json")).read_text())
@@ -39,11 +40,16 @@ def test_demo_writes_every_step(demo_run, capsys):
     assert len(metrics) == 16 and metrics["error"].isna().all()
     assert metrics[list(LOCALISATION_KEYS)].notna().all().all()  # every record carries its planted mask
     assert metrics["gt_auroc"].between(0, 1).all()
+    assert (metrics["ranking_scale"] == "logit").all() and (metrics["morf_auc"] < 0.95).mean() > 0.5
+    located = pd.read_csv(demo_run / "localisation.csv")
+    assert set(located["method"]) == {chosen, "fused"}
+    assert set(located["class"]) == {*BENCHMARK_NAMES.values(), "all"}
+    assert (located.loc[located["class"] == "all", "n"] == 8).all()
     manifest = json.loads((demo_run / "run.json").read_text())
     assert manifest["demo"]["records"] == 8 and manifest["demo"]["methods"] == [chosen, "fused"]
     assert manifest["demo"]["methods_requested"] == ["auto", "fused"]
     html = (demo_run / "report.html").read_text()
-    assert "<img" in html and "SYN00001" in html
+    assert "<img" in html and "LOC00001" in html and 'id="localisation"' in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
 
 

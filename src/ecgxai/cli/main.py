@@ -103,9 +103,10 @@ settings, metric summaries per class and method, and one section per record and 
 DEMO_EXAMPLES = """examples:
   ecgxai demo
   ecgxai demo --out out/demo --n 48 --seed 7
-Generates synthetic records with planted evidence, then predicts, selects, explains (LIME and
-fused LIME + TimeSHAP), evaluates (with ground-truth localisation) and writes the HTML report,
-using the bundled demo classifier. Re-running the same command resumes.
+Generates localisation-benchmark records (evidence planted where an exact mask says), then
+predicts, selects, explains (the method auto picks, and fused LIME + TimeSHAP), evaluates (ranking
+metrics on the logit scale, with ground-truth localisation: localisation.csv) and writes the HTML
+report, using the bundled benchmark classifier. Re-running the same command resumes.
 """
 
 
@@ -603,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--force", action="store_true", help="recompute records already done")
     lo.set_defaults(func=cmd_localisation)
 
-    d = sub.add_parser("demo", help="the whole pipeline on bundled synthetic data", epilog=DEMO_EXAMPLES,
+    d = sub.add_parser("demo", help="the whole pipeline on the bundled localisation benchmark", epilog=DEMO_EXAMPLES,
                        formatter_class=raw, parents=[common])
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="run folder (default out/demo)")
     d.add_argument("--n", type=int, help="synthetic records (default 3 per diagnosis)")

@@ -86,6 +86,23 @@ def localisation_table(per_record: pd.DataFrame, forward_seconds: float) -> pd.D
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def write_localisation(out: Path, per_record: pd.DataFrame, records: pd.DataFrame,
+                       forward_seconds: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``OUT/localisation.csv``, its per-record rows and ``OUT/records/benchmark.csv``.
+
+    ``per_record`` holds the per-record rows of a comparison (one per method, record and class) of
+    the benchmark ``records``; each gains its record's territory and mask share. Returns both tables.
+    """
+    facts = records.assign(mat_path=records["path"] + ".mat")[["mat_path", "record", "territory",
+                                                                "mask_share"]]
+    per_record = per_record.drop(columns=["record"]).merge(facts, on="mat_path", how="left")
+    table = localisation_table(per_record, forward_seconds)
+    write_table(table, out / LOCALISATION_TABLE)
+    write_table(per_record, out / LOCALISATION_PER_RECORD)
+    write_table(records, out / "records" / "benchmark.csv")
+    return table, per_record
+
+
 def _items(records: pd.DataFrame) -> list[WorkItem]:
     return [WorkItem(row.code, f"{row.path}.mat", i) for i, row in enumerate(records.itertuples())]
 
@@ -110,13 +127,7 @@ def run_localisation(out_dir: str | Path, n_per_class: int = 4, seed: int = 0, *
     records = generate_localisation_benchmark(out / "records", n_per_class, seed=seed)
     comparison = compare_methods(classifier, _items(records), methods, out, seed=seed, force=force,
                                  progress=progress, execution=execution, ranking_scale="logit")
-    facts = records.assign(mat_path=records["path"] + ".mat")[["mat_path", "record", "territory",
-                                                                "mask_share"]]
-    per_record = comparison.per_record.drop(columns=["record"]).merge(facts, on="mat_path", how="left")
-    table = localisation_table(per_record, comparison.forward_seconds)
-    write_table(table, out / LOCALISATION_TABLE)
-    write_table(per_record, out / LOCALISATION_PER_RECORD)
-    write_table(records, out / "records" / "benchmark.csv")
+    table, per_record = write_localisation(out, comparison.per_record, records, comparison.forward_seconds)
     update_manifest(out, "localisation", {
         "model": str(model or BENCHMARK_MODEL_PATH), "n_per_class": n_per_class, "seed": seed,
         "methods": list(methods), "records": len(records), "table": LOCALISATION_TABLE,
