@@ -24,10 +24,10 @@ from ecgxai.evaluate.stability import (
     write_challenge_record,
 )
 from ecgxai.explain import Explanation
-from ecgxai.explain.segmentation import detect_r_peaks
 from ecgxai.explain.spans import spans_from_dense
 from ecgxai.io.records import Record
 from ecgxai.models.base import Classifier
+from ecgxai.signal.peaks import detect_r_peaks
 
 CODES = ["164889003", "426783006"]
 

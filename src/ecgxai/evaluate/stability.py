@@ -33,10 +33,10 @@ from ecgxai.errors import ConfigurationError, InvalidSignalError
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import relevance_of
-from ecgxai.explain.segmentation import detect_r_peaks
 from ecgxai.explain.settings import ExplainParams, derive_seed
 from ecgxai.io.records import Record, read_header, read_record, record_base
 from ecgxai.models.base import Classifier
+from ecgxai.signal.peaks import detect_r_peaks
 
 #: A beat's region runs from this long before its R-peak ...
 BEAT_BEFORE_SEC = 0.30
