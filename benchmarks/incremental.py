@@ -28,7 +28,7 @@ from common import ROOT
 
 import ecgxai
 from ecgxai.io.preprocessing import to_model_input
-from ecgxai.models.base import even_batches
+from ecgxai.models.batching import even_batches
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 
 CELLS_SEC = (0.1, 0.5)

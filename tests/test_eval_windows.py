@@ -11,7 +11,10 @@ import pytest
 from ecgxai import config, preprocess_for_model, read_record
 from ecgxai.errors import ConfigurationError, UnknownClassError
 from ecgxai.evaluate.registry import REGISTRY, RegistryEntry, registry_entry
-from ecgxai.evaluate.windows import (
+from ecgxai.evaluate.tokens import token_count
+from ecgxai.io.classes import AF_CODE, EQUIVALENT_CODES, SCORED_CODES, SINUS_RHYTHM_CODE
+from ecgxai.signal.peaks_original import detect_r_peaks_original
+from ecgxai.signal.windows import (
     DEFAULT_HR_BPM,
     DELINEATED_WINDOW_TYPES,
     WINDOW_TYPES,
@@ -19,12 +22,9 @@ from ecgxai.evaluate.windows import (
     beat_context,
     beat_windows,
     delineated_windows,
-    detect_r_peaks_original,
     median_heart_rate,
     record_beat_context,
-    token_count,
 )
-from ecgxai.io.classes import AF_CODE, EQUIVALENT_CODES, SCORED_CODES, SINUS_RHYTHM_CODE
 
 FS = 500.0
 RBBB = "59118001"
@@ -284,7 +284,7 @@ def full_contexts(reference_records: list[Path]) -> dict[str, BeatContext]:
 
 
 def test_reference_heart_rates_and_agreement_with_the_explainers_detector(reference_records, full_contexts):
-    from ecgxai.explain.segmentation import detect_r_peaks
+    from ecgxai.signal.peaks import detect_r_peaks
 
     assert len(reference_records) == 70
     agree = 0

@@ -14,8 +14,8 @@ import pytest
 from ecgxai.errors import ConfigurationError
 from ecgxai.explain import EXPLAINERS, Attribution, Explanation, explain_input, get_explainer
 from ecgxai.explain.methods import METHOD_LABELS, Explainer
-from ecgxai.explain.segmentation import make_event_segments
 from ecgxai.explain.settings import make_params
+from ecgxai.signal.events import make_event_segments
 from test_explainers import CODES, FS, LEADS, PLANT_END, PLANT_LEAD, PLANT_START, planted_signal
 from test_explainers_more import planted_conv_keras  # noqa: F401 - the fixture
 

@@ -16,15 +16,14 @@ import pytest
 
 import ecgxai
 from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.deletion import targeted_deletion
 from ecgxai.evaluate.faithfulness import (
     cell_intervals,
     cell_sums,
     random_ranking_curves,
     ranking_curves,
-    targeted_deletion,
-    zero_intervals,
-    zero_intervals_batch,
 )
+from ecgxai.evaluate.masking import zero_intervals, zero_intervals_batch
 from ecgxai.explain.relevance import random_spans, span_relevance
 
 FS, T, LEADS = 100, 500, ("I", "II", "V1")

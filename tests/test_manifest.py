@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from ecgxai.errors import ManifestError
+from ecgxai.errors import ConfigurationError, ManifestError
+from ecgxai.io.files import check_safe_name
 from ecgxai.io.manifest import file_sha256, manifest_path, read_manifest, update_manifest
 
 
@@ -57,3 +58,17 @@ def test_file_sha256_matches_hashlib(tmp_path):
     data = bytes(range(256)) * 5000
     (tmp_path / "model.h5").write_bytes(data)
     assert file_sha256(tmp_path / "model.h5", chunk_size=1000) == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(("name", "dots", "safe"), [
+    ("A0001", False, True), ("SYN_00001-b", False, True), ("HR.01", True, True), ("HR.01", False, False),
+    ("a..b", True, False), ("-x", False, False), ("_x", False, False), ("a/b", True, False),
+    ("", False, False), ("x" * 100, False, True), ("x" * 101, False, False),
+])
+def test_one_safe_name_rule_for_records_classes_and_files(name, dots, safe):
+    """Records written (no dots), records read and class folders (dots) share one rule."""
+    if safe:
+        assert check_safe_name(name, "record name", dots=dots) == name
+    else:
+        with pytest.raises(ConfigurationError, match="unsafe record name"):
+            check_safe_name(name, "record name", dots=dots)

@@ -17,19 +17,15 @@ import pytest
 
 import ecgxai
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.evaluator import METRIC_COLUMNS, evaluate_payload, summarise_metrics
-from ecgxai.evaluate.faithfulness import (
+from ecgxai.evaluate.correlation import (
     CORRELATION_SUBSETS,
-    RANKING_STEPS,
     faithfulness_correlation,
     faithfulness_correlations,
-    noisy_linear_imputation,
     pearson,
-    ranking_curves,
-    road_morf,
     subset_score_drops,
-    zero_imputation,
 )
+from ecgxai.evaluate.evaluator import METRIC_COLUMNS, evaluate_payload, summarise_metrics
+from ecgxai.evaluate.faithfulness import RANKING_STEPS, ranking_curves, road_morf
 from ecgxai.evaluate.localisation import (
     expected_top_hits,
     mask_relevance_scores,
@@ -37,6 +33,7 @@ from ecgxai.evaluate.localisation import (
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
+from ecgxai.evaluate.masking import noisy_linear_imputation, zero_imputation
 from ecgxai.evaluate.randomisation import randomisation_similarity, randomised_classifier
 from ecgxai.evaluate.robustness import (
     explanation_max_sensitivity,

@@ -10,8 +10,8 @@ import pytest
 from ecgxai.evaluate.plausibility import att_auc, blend_prior, f1_half_max, precision_at_k
 from ecgxai.evaluate.registry import RegistryEntry
 from ecgxai.evaluate.tokens import make_tokens
-from ecgxai.evaluate.windows import BeatContext
 from ecgxai.explain.relevance import span_mass
+from ecgxai.signal.windows import BeatContext
 
 
 def test_att_auc_counts_pairs_with_ties_averaged():

@@ -10,7 +10,7 @@ import pytest
 import ecgxai
 from ecgxai.errors import ConfigurationError, MissingDependencyError
 from ecgxai.evaluate import evaluate_payload
-from ecgxai.evaluate.faithfulness import faithfulness_correlation, subset_score_drops
+from ecgxai.evaluate.correlation import faithfulness_correlation, subset_score_drops
 from ecgxai.evaluate.quantus_bridge import quantus_inputs, quantus_model, score_with_quantus
 from ecgxai.explain import explain_record
 from ecgxai.synth import generate_dataset

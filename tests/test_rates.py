@@ -20,10 +20,10 @@ import ecgxai
 from ecgxai.cli.main import main
 from ecgxai.config import CHALLENGE_LEAD_SETS, STANDARD_LEADS
 from ecgxai.errors import ConfigurationError, LeadMismatchError, ModelLoadError
-from ecgxai.evaluate.stability import write_challenge_record
 from ecgxai.io.preprocessing import model_input, record_windows
 from ecgxai.models.inputs import classifier_input
-from ecgxai.models.spec import ModelSpec
+from ecgxai.models.loader import ModelSpec
+from ecgxai.synth.writer import write_challenge_record
 
 TOLERANCE = 0.02  # max absolute probability difference accepted from resampling
 REFERENCE_FS = 500

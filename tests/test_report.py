@@ -24,12 +24,12 @@ from PIL import Image
 from ecgxai.config import STANDARD_LEADS
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
-from ecgxai.evaluate.stability import write_challenge_record
 from ecgxai.explain.runs import items_from_records, run_explanations
 from ecgxai.io.manifest import file_sha256, read_manifest, update_manifest
 from ecgxai.models.base import CallableClassifier
 from ecgxai.report.ecg import ExplanationFigure
 from ecgxai.report.html import build_report, load_run, render_report, shown_sections
+from ecgxai.synth.writer import write_challenge_record
 
 ECGXAI = Path(sys.executable).with_name("ecgxai")
 CHROMIUM = shutil.which("chromium")

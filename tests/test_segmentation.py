@@ -1,4 +1,4 @@
-"""Event segmentation (ecgxai.explain.segmentation): R-peaks, delineation and event windows.
+"""Event segmentation (ecgxai.signal): R-peaks, delineation and event windows.
 
 Most checks run on the 70 real reference records (skipped when ../shared/reference is absent);
 robustness, configuration and window-geometry checks use synthetic signals and always run.
@@ -16,9 +16,10 @@ import pytest
 import scipy.signal
 
 import ecgxai
+import ecgxai.signal.delineate as delineation
+import ecgxai.signal.events as event_module
 from ecgxai.errors import ConfigurationError
-from ecgxai.explain import segmentation as seg
-from ecgxai.explain.segmentation import (
+from ecgxai.signal import (
     EVENT_KINDS,
     WAVE_KINDS,
     Event,
@@ -164,7 +165,7 @@ def test_qrs_durations_are_physiological(records, delineations):
     medians = {}
     for r in records:
         table = delineations[r.name]
-        assert list(table.columns) == list(seg.DELINEATION_COLUMNS)
+        assert list(table.columns) == list(delineation.DELINEATION_COLUMNS)
         duration_ms = (table["qrs_off"] - table["qrs_on"]) / r.fs * 1000
         assert duration_ms.notna().mean() >= 0.8, r.name
         medians[r.name] = float(duration_ms.median())
@@ -353,7 +354,7 @@ def test_odd_signals_never_raise(name, caplog):
     assert detect_r_peaks(x, 500).size == 0
     real = signal_length(x) or x.shape[0]
     for kind in EVENT_KINDS:
-        with caplog.at_level(logging.WARNING, logger="ecgxai.explain.segmentation"):
+        with caplog.at_level(logging.WARNING, logger="ecgxai.signal.events"):
             evs = segment_events(x, 500, {"event_kind": kind})
         _assert_valid(evs, x.shape[0])
         assert all(e.kind == "window" for e in evs)
@@ -397,8 +398,8 @@ def test_wave_windows_always_valid_for_any_delineation():
             values = np.round(p + rng.uniform(lo, hi, p.size) * fs)
             values[rng.random(p.size) < 0.3] = np.nan
             table[column] = values
-        seg._discard_implausible(table, fs, n)
-        evs = seg._wave_events(table, n, fs)
+        delineation._discard_implausible(table, fs, n)
+        evs = event_module._wave_events(table, n, fs)
         _assert_valid(evs, n)
         beats = _by_beat(evs)
         for beat, group in beats.items():

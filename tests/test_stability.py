@@ -12,22 +12,21 @@ import wfdb
 
 import ecgxai
 from ecgxai.errors import ConfigurationError, NotDifferentiableError
-from ecgxai.evaluate.sanity import model_randomisation_check, randomise_layers, weighted_layers
+from ecgxai.evaluate.rankings import jaccard_at_k, rbo
+from ecgxai.evaluate.sanity import model_randomisation_check, randomise_layers
 from ecgxai.evaluate.stability import (
     compare_explanations,
     insert_extra_beat,
-    jaccard_at_k,
     match_beats,
-    rbo,
     region_scores,
     run_extra_beat_stability_experiment,
-    write_challenge_record,
 )
 from ecgxai.explain import Explanation
-from ecgxai.explain.segmentation import detect_r_peaks
 from ecgxai.explain.spans import spans_from_dense
 from ecgxai.io.records import Record
 from ecgxai.models.base import Classifier
+from ecgxai.signal.peaks import detect_r_peaks
+from ecgxai.synth.writer import write_challenge_record
 
 CODES = ["164889003", "426783006"]
 
@@ -250,7 +249,7 @@ def ecg_like(seed: int = 0) -> np.ndarray:
 
 
 def test_randomise_layers_copies_and_cascades(small_keras):
-    names = weighted_layers(small_keras)
+    names = small_keras.weighted_layers()
     assert names == [layer.name for layer in reversed(small_keras.model.layers) if layer.weights]
     before = [w.copy() for w in small_keras.model.get_weights()]
     one, two = randomise_layers(small_keras, 1, seed=3), randomise_layers(small_keras, 2, seed=3)

@@ -2,6 +2,9 @@
 
 Exit codes: 0 all done; 2 bad input or usage (one-line reason on stderr);
 3 the run finished but some records failed (listed in the errors table).
+
+Longer than 400 lines on purpose: one parser and one short function per subcommand, kept together
+so the options and exit codes of every command read alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evaluation: beat windows, class registry, tokens, plausibility, faithfulness, stability, sanity."""
+"""Evaluation: class registry, tokens, plausibility, faithfulness, stability, sanity, the evaluator."""
 
 from ecgxai.evaluate.compare import Comparison, compare_methods, comparison_table
 from ecgxai.evaluate.evaluator import (

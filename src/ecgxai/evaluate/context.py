@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from ecgxai.evaluate.registry import RegistryEntry
-from ecgxai.evaluate.windows import BeatContext
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import Relevance
 from ecgxai.explain.settings import derive_seed
 from ecgxai.io.records import Record
 from ecgxai.models.base import Classifier
+from ecgxai.signal.windows import BeatContext
 
 #: ``chance`` of a metric whose baseline is the random map scored the same way (``random_<column>``).
 RANDOM = "random"

@@ -41,7 +41,6 @@ from ecgxai.evaluate.metrics import COST_COLUMNS, EXTRA_METRICS, FAMILIES, check
 from ecgxai.evaluate.plausibility import blend_prior
 from ecgxai.evaluate.registry import registry_entry
 from ecgxai.evaluate.tokens import make_tokens
-from ecgxai.evaluate.windows import record_beat_context
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import Relevance, random_like, relevance_of, resolution_key
 from ecgxai.explain.settings import derive_seed
@@ -50,6 +49,7 @@ from ecgxai.io.records import read_record, resolve_record_path
 from ecgxai.models.base import Classifier
 from ecgxai.models.inputs import classifier_input
 from ecgxai.models.loader import load_model
+from ecgxai.signal.windows import record_beat_context
 
 log = logging.getLogger(__name__)
 

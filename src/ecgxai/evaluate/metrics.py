@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.context import Metric, MetricFamily
-from ecgxai.evaluate.faithfulness import CORRELATION, DELETION, RANKING, ROAD
+from ecgxai.evaluate.correlation import CORRELATION
+from ecgxai.evaluate.deletion import DELETION
+from ecgxai.evaluate.faithfulness import RANKING, ROAD
 from ecgxai.evaluate.localisation import LOCALISATION, MASK_RELEVANCE
 from ecgxai.evaluate.plausibility import DELINEATED, PLAUSIBILITY
 from ecgxai.evaluate.randomisation import RANDOMISATION

@@ -15,7 +15,7 @@ from scipy.stats import rankdata
 
 from ecgxai.evaluate.context import Metric, MetricContext, MetricFamily
 from ecgxai.evaluate.tokens import delineated_types, make_tokens
-from ecgxai.evaluate.windows import delineated_window_sets
+from ecgxai.signal.windows import delineated_window_sets
 
 PRIOR_ALPHA = 0.8
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from ecgxai import config
 from ecgxai.evaluate.context import Metric, MetricContext, MetricFamily
+from ecgxai.evaluate.rankings import spearman
 from ecgxai.evaluate.robustness import model_leads, not_reexplainable, reexplainer, relevance_cells
-from ecgxai.evaluate.sanity import randomise_layers, weighted_layers
-from ecgxai.evaluate.stability import spearman
+from ecgxai.evaluate.sanity import randomise_layers
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import CELL_SEC, Relevance, random_like, relevance_of
 from ecgxai.models.base import Classifier
@@ -44,7 +44,7 @@ def randomised_classifier(classifier: Classifier, n_layers: int | None = None,
                           seed: int | None = None) -> Classifier:
     """:func:`~ecgxai.evaluate.sanity.randomise_layers` of the top ``n_layers`` weighted layers (all
     by default), made once per classifier, layer count and seed and reused for every record."""
-    n = len(weighted_layers(classifier)) if n_layers is None else int(n_layers)
+    n = len(classifier.weighted_layers()) if n_layers is None else int(n_layers)
     key = (n, config.resolve_seed(seed))
     made = _RANDOMISED.setdefault(classifier, {})
     if key not in made:
@@ -94,7 +94,7 @@ def explanation_randomisation(
         "randomisation_similarity": randomisation_similarity(
             cells(explanation), cells(other)),
         "random_randomisation_similarity": randomisation_similarity(cells(random_relevance), cells(fresh)),
-        "randomised_layers": list(getattr(model, "randomised_layers", ())),
+        "randomised_layers": list(model.randomised_layers),
         "evaluations": int(evaluations),
     }
 

@@ -5,7 +5,7 @@ Every one of the Challenge's 27 scored classes has a :class:`RegistryEntry`:
 - ``strict_leads``: the leads the diagnostic criterion is read in;
 - ``lenient_leads``: those plus the leads where the same finding is commonly also seen
   (always a superset of ``strict_leads``, strict leads first);
-- ``windows``: the window types of :mod:`ecgxai.evaluate.windows` (relative to each R-peak)
+- ``windows``: the window types of :mod:`ecgxai.signal.windows` (relative to each R-peak)
   that hold the finding;
 - ``source``: a short citation of the criterion.
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, UnknownClassError
-from ecgxai.evaluate.windows import WINDOW_TYPES
 from ecgxai.io.classes import EQUIVALENT_CODES, SCORED_CODES, class_name
+from ecgxai.signal.windows import WINDOW_TYPES
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 An explanation that survives the randomisation of the model's weights does not
 explain the model. :func:`randomise_layers` re-initialises the top layers of a
-Keras classifier (a copy; the original is untouched); :func:`model_randomisation_check`
+classifier (a copy, made by its backend; the original is untouched); :func:`model_randomisation_check`
 explains one input with the original model and after cascading randomisation of
 the top 1, 2, ... layers and reports how similar each explanation stays.
 """
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ecgxai import config
-from ecgxai.errors import ConfigurationError, NotDifferentiableError
-from ecgxai.evaluate.stability import spearman
+from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.rankings import spearman
 from ecgxai.explain.attribution import cell_edges
 from ecgxai.explain.explainers import explain_input
 from ecgxai.explain.methods import METHODS
@@ -29,79 +29,22 @@ from ecgxai.models.base import Classifier
 ExplainFn = Callable[[Classifier, np.ndarray, float, str], Explanation]
 
 
-def _keras_classifier(classifier: Classifier) -> Any:
-    if not classifier.differentiable:
-        raise NotDifferentiableError(f"{classifier.source}: the {classifier.backend} backend has no "
-                                     "parameters to randomise; use a Keras model")
-    if classifier.backend != "keras":  # checked first: importing the Keras backend needs TensorFlow
-        raise NotImplementedError(f"{classifier.source}: layer randomisation is implemented for Keras "
-                                  f"models only, not the {classifier.backend} backend")
-    return classifier
-
-
-def weighted_layers(classifier: Classifier) -> list[str]:
-    """Names of the layers with trainable weights, from the output backwards (Keras only)."""
-    model = _keras_classifier(classifier).model
-    return [layer.name for layer in reversed(model.layers) if layer.trainable_weights]
-
-
-def _random_like(values: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
-    """Normal values with the weight's own std (zero mean); Glorot-normal std for a constant
-    kernel; None (keep) for a constant vector, which holds nothing learned."""
-    std = float(values.std()) if values.size else 0.0
-    if not (math.isfinite(std) and std > 0):
-        if values.ndim < 2:
-            return None
-        receptive = int(np.prod(values.shape[:-2])) if values.ndim > 2 else 1
-        fan_in, fan_out = receptive * values.shape[-2], receptive * values.shape[-1]
-        std = math.sqrt(2.0 / (fan_in + fan_out))
-    return rng.normal(0.0, std, values.shape).astype(values.dtype)
-
-
 def randomise_layers(classifier: Classifier, n_layers: int, seed: int | None = None) -> Classifier:
     """A copy of ``classifier`` whose top ``n_layers`` weighted layers are re-initialised.
 
-    Layers with trainable weights are counted from the output backwards. Each of
-    their trainable weights is replaced by zero-mean normal values with that weight's
-    own standard deviation (Glorot-normal for a constant kernel; a constant vector
-    such as an all-zero bias is kept); non-trainable state (batch-normalisation
-    moving statistics) is kept. Each layer draws from its own generator seeded by
-    ``seed`` and the layer's name, so randomising 1 then 2 layers is a cascade: the
+    Layers with trainable weights are counted from the output backwards
+    (:meth:`~ecgxai.models.base.Classifier.weighted_layers`) and re-initialised by
+    :meth:`~ecgxai.models.base.Classifier.randomised`. Each layer draws from its own generator
+    seeded by ``seed`` and the layer's name, so randomising 1 then 2 layers is a cascade: the
     top layer gets the same values in both.
-
-    Only Keras classifiers are supported: the model is cloned
-    (``keras.models.clone_model`` + ``set_weights``) and wrapped in a new
-    :class:`~ecgxai.models.keras_backend.KerasClassifier` with the same class names,
-    input length, units and lead names; the original model is untouched. Other
-    differentiable backends (torch) raise ``NotImplementedError`` for now;
-    non-differentiable ones (ONNX, callables) raise
-    :class:`~ecgxai.errors.NotDifferentiableError`.
     """
-    source = _keras_classifier(classifier)
-    from ecgxai.models.keras_backend import KerasClassifier, keras
-
-    names = weighted_layers(classifier)
+    names = classifier.weighted_layers()
     if not 0 <= int(n_layers) <= len(names):
         raise ConfigurationError(f"n_layers must lie in 0..{len(names)} (layers with weights), "
                                  f"got {n_layers}")
-    clone = keras.models.clone_model(source.model)
-    clone.set_weights(source.model.get_weights())
     run_seed = config.resolve_seed(seed)
-    randomised = names[: int(n_layers)]
-    for name in randomised:
-        rng = np.random.default_rng(derive_seed(run_seed, "randomise_layers", name))
-        for variable in clone.get_layer(name).trainable_weights:
-            values = _random_like(np.asarray(variable.numpy()), rng)
-            if values is not None:
-                variable.assign(values)
-    wrapped = KerasClassifier(
-        clone, class_names=source.class_names, input_length=source.input_length,
-        n_leads=source.n_leads, units=source.units, lead_names=source.lead_names,
-        batch_size=source.batch_size, output_activation=source.output_activation, fs=source.fs,
-        source=f"{source.source}[randomised top {int(n_layers)}]",
-    )
-    wrapped.randomised_layers = tuple(randomised)
-    return wrapped
+    return classifier.randomised({name: derive_seed(run_seed, "randomise_layers", name)
+                                  for name in names[: int(n_layers)]})
 
 
 def attribution_grid(
@@ -169,7 +112,7 @@ def model_randomisation_check(
     steps_n = [int(n) for n in layers]
     if not steps_n or any(n < 1 for n in steps_n) or steps_n != sorted(set(steps_n)):
         raise ConfigurationError(f"layers must be increasing positive counts, got {list(layers)}")
-    names = weighted_layers(classifier)
+    names = classifier.weighted_layers()
     if steps_n[-1] > len(names):
         raise ConfigurationError(f"the model has {len(names)} layers with weights; cannot randomise "
                                  f"{steps_n[-1]}")

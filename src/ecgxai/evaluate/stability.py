@@ -10,33 +10,31 @@ the same (lead, beat) regions of the beats both records share:
 - :func:`match_beats` pairs the beats of the two records by R-peak time;
 - :func:`region_scores` and :func:`compare_region_scores` turn two explanations (their maps, or
   their spans) into per-(lead, beat) scores and compare them (Spearman, Jaccard@K, rank-biased
-  overlap);
+  overlap: :mod:`ecgxai.evaluate.rankings`);
 - :func:`run_extra_beat_stability_experiment` does all of it for one record.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
-import scipy.stats
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError, InvalidSignalError
+from ecgxai.evaluate.rankings import jaccard_at_k, ranking, rbo, spearman
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import relevance_of
-from ecgxai.explain.segmentation import detect_r_peaks
 from ecgxai.explain.settings import ExplainParams, derive_seed
-from ecgxai.io.records import Record, read_header, read_record, record_base
+from ecgxai.io.files import file_inside
+from ecgxai.io.records import Record, read_record, record_base
 from ecgxai.models.base import Classifier
+from ecgxai.signal.peaks import detect_r_peaks
+from ecgxai.synth.writer import check_record_name, write_challenge_record
 
 #: A beat's region runs from this long before its R-peak ...
 BEAT_BEFORE_SEC = 0.30
@@ -44,38 +42,10 @@ BEAT_BEFORE_SEC = 0.30
 BEAT_AFTER_SEC = 0.40
 #: Largest time difference (s) at which two R-peaks count as the same beat.
 MATCH_TOL_SEC = 0.08
-#: Byte offset of the samples in a MATLAB v4 file holding one variable named ``val``
-#: (20-byte header + ``val\0``); Challenge headers declare it as format ``16+24``.
-MAT_V4_VAL_OFFSET = 24
-
-# wfdb accepts record names of letters, digits, '_' and '-'; a leading letter or digit keeps
-# them from looking like options. No '.', so no suffix games and no '..'.
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 _EPS = 1e-9
 
 
 # --- writing an augmented record -----------------------------------------------------------------
-
-
-def check_record_name(name: str) -> str:
-    """Return ``name`` when it is a safe record name (letters, digits, ``_``, ``-``), else raise."""
-    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
-        raise ConfigurationError(
-            f"unsafe record name {name!r}: use 1-100 letters, digits, '_' or '-' "
-            "(no path separators, dots or '..')")
-    return name
-
-
-def _inside(out_dir: str | Path, filename: str) -> Path:
-    """``out_dir/filename``, refusing any file name that would land outside ``out_dir``
-    (separators, '..', or a symlink pointing elsewhere)."""
-    root = Path(out_dir).resolve()
-    if not filename or Path(filename).name != filename or filename in (".", ".."):
-        raise ConfigurationError(f"unsafe file name {filename!r}")
-    path = root / filename
-    if path.resolve().parent != root:
-        raise ConfigurationError(f"{filename!r} would be written outside {root}")
-    return path
 
 
 def _int16_digital(record: Record) -> np.ndarray:
@@ -90,77 +60,6 @@ def _int16_digital(record: Record) -> np.ndarray:
     if digital.size and (digital.min() < info.min or digital.max() > info.max):
         raise InvalidSignalError(record.path, "digital samples exceed the int16 range of a Challenge .mat")
     return digital.astype(np.int16)
-
-
-def _number(value: float) -> str:
-    """A header number: ``500`` rather than ``500.0``; full precision otherwise."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _wfdb_checksum(samples: np.ndarray) -> int:
-    """WFDB checksum of one lead: the 16-bit two's-complement sum of its samples."""
-    total = int(np.asarray(samples, dtype=np.int64).sum())
-    return (total + 32768) % 65536 - 32768
-
-
-def _header_template(path: Path | None) -> tuple[list[str], dict[str, list[Any]]]:
-    """Extra first-line fields (date, time) and per-lead units/resolution/zero of the source header."""
-    if path is None:
-        return [], {}
-    header = record_base(path).with_suffix(".hea")
-    if not header.is_file():
-        return [], {}
-    rec = read_header(header)
-    first = next((line for line in header.read_text(errors="replace").splitlines()
-                  if line.strip() and not line.lstrip().startswith("#")), "")
-    fields = {"units": rec.units, "adc_res": rec.adc_res, "adc_zero": rec.adc_zero,
-              "block_size": rec.block_size}
-    return first.split()[4:], {k: list(v) for k, v in fields.items() if v is not None}
-
-
-def write_challenge_record(
-    out_dir: str | Path,
-    name: str,
-    digital: np.ndarray,
-    *,
-    fs: float,
-    lead_names: Sequence[str],
-    gain: Sequence[float] | np.ndarray,
-    baseline: Sequence[int] | np.ndarray,
-    comments: Sequence[str] = (),
-    template: Path | None = None,
-) -> Path:
-    """Write ``out_dir/name.mat`` (MATLAB v4, int16 ``val`` (leads, samples)) and ``name.hea``.
-
-    ``digital`` is (time, leads) int16. ``comments`` are header comment lines without
-    the leading ``#`` (``Age: 81``, ``Dx: 164889003``, ...). ``template`` (a record path)
-    lends its header's date/time fields, units, ADC resolution and zero. Returns the
-    record's base path (``out_dir/name``), which :func:`ecgxai.read_record` reads.
-    """
-    check_record_name(name)
-    digital = np.asarray(digital)
-    if digital.dtype != np.int16 or digital.ndim != 2 or digital.shape[1] != len(lead_names):
-        raise ConfigurationError(f"digital must be (time, {len(lead_names)}) int16, got "
-                                 f"{digital.dtype} {digital.shape}")
-    mat, hea = _inside(out_dir, f"{name}.mat"), _inside(out_dir, f"{name}.hea")
-    extra, fields = _header_template(template)
-    n_samples, n_leads = digital.shape
-    lines = [" ".join([name, str(n_leads), _number(fs), str(n_samples), *extra])]
-    for j, lead in enumerate(lead_names):
-        units = fields.get("units", ["mV"] * n_leads)[j] or "mV"
-        adc_res = fields.get("adc_res", [16] * n_leads)[j]
-        adc_zero = int(fields.get("adc_zero", [0] * n_leads)[j] or 0)
-        block = fields.get("block_size", [0] * n_leads)[j] or 0
-        base = int(baseline[j])
-        gain_text = _number(gain[j]) + (f"({base})" if base != adc_zero else "")
-        init = int(digital[0, j]) if n_samples else 0
-        lines.append(f"{name}.mat 16+{MAT_V4_VAL_OFFSET} {gain_text}/{units} {adc_res} {adc_zero} "
-                     f"{init} {_wfdb_checksum(digital[:, j])} {block} {lead}")
-    lines += [f"#{line}" for line in comments]
-    scipy.io.savemat(str(mat), {"val": np.ascontiguousarray(digital.T)}, format="4")
-    hea.write_text("\n".join(lines) + "\n")
-    return mat.with_suffix("")
 
 
 def _beat_samples(fs: float) -> tuple[int, int]:
@@ -312,77 +211,7 @@ def region_scores(
         if len(lead_names) else np.zeros((0, len(r)))
 
 
-# --- comparing rankings ---------------------------------------------------------------------------
-
-
-def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
-    """Spearman rank correlation; NaN when either vector is constant or shorter than 2."""
-    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape:
-        raise ConfigurationError(f"vectors differ in length: {a.size} and {b.size}")
-    if a.size < 2 or np.all(a == a[0]) or np.all(b == b[0]):
-        return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(scipy.stats.spearmanr(a, b).statistic)
-
-
-def ranking(scores: Sequence[float] | np.ndarray) -> list[int]:
-    """Indices of the positive scores, largest first; ties keep index order."""
-    scores = np.asarray(scores, dtype=float).ravel()
-    order = np.argsort(-scores, kind="stable")
-    return [int(i) for i in order if scores[i] > 0]
-
-
-def jaccard_at_k(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, k: int = 10) -> float:
-    """|top-K(a) & top-K(b)| / |top-K(a) | top-K(b)| over positive scores; NaN when both are empty."""
-    if k < 1:
-        raise ConfigurationError(f"k must be >= 1, got {k}")
-    top_a, top_b = set(ranking(a)[:k]), set(ranking(b)[:k])
-    union = top_a | top_b
-    return len(top_a & top_b) / len(union) if union else math.nan
-
-
-def rbo(ranking_a: Sequence[Hashable], ranking_b: Sequence[Hashable], p: float = 0.9) -> float:
-    """Extrapolated rank-biased overlap RBO_ext (Webber, Moffat & Zobel 2010, eq. 32).
-
-    For rankings S (length s) and L (length l >= s) with overlap X_d at depth d (for
-    d > s, of all of S with the first d of L)::
-
-        RBO_ext = (1-p)/p * (sum_{d=1..l} X_d/d p^d + sum_{d=s+1..l} X_s (d-s)/(s d) p^d)
-                  + ((X_l - X_s)/l + X_s/s) p^l
-
-    1 for identical rankings, 0 for disjoint ones, NaN when both are empty. Items
-    must be unique within a ranking.
-    """
-    if not 0 < p < 1:
-        raise ConfigurationError(f"p must lie in (0, 1), got {p}")
-    a, b = list(ranking_a), list(ranking_b)
-    if len(set(a)) != len(a) or len(set(b)) != len(b):
-        raise ConfigurationError("rankings must not repeat an item")
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    s, n = len(short), len(long_)
-    if n == 0:
-        return math.nan
-    if s == 0:
-        return 0.0
-    seen_short: set[Hashable] = set()
-    seen_long: set[Hashable] = set()
-    overlap = 0
-    x = [0] * (n + 1)
-    for d in range(1, n + 1):
-        u = long_[d - 1]
-        if d <= s:
-            v = short[d - 1]
-            overlap += 1 if u == v else int(u in seen_short) + int(v in seen_long)
-            seen_short.add(v)
-        else:
-            overlap += int(u in seen_short)
-        seen_long.add(u)
-        x[d] = overlap
-    total = sum(x[d] / d * p**d for d in range(1, n + 1))
-    total += sum(x[s] * (d - s) / (s * d) * p**d for d in range(s + 1, n + 1))
-    return (1 - p) / p * total + ((x[n] - x[s]) / n + x[s] / s) * p**n
+# --- comparing explanations ------------------------------------------------------------------------
 
 
 def compare_region_scores(a: np.ndarray, b: np.ndarray, k: int = 10, p: float = 0.9) -> dict[str, float]:
@@ -494,7 +323,7 @@ def run_extra_beat_stability_experiment(
 
     paths = {}
     for key, explanation, name in (("original", original, rec.name), ("augmented", extra, augmented.name)):
-        path = _inside(out_root, f"{check_record_name(name)}.{target}.{method}.json")
+        path = file_inside(out_root, f"{check_record_name(name)}.{target}.{method}.json")
         path.write_text(explanation.to_json())
         paths[key] = str(path)
     return {

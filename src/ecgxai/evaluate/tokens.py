@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from ecgxai.evaluate.registry import RegistryEntry
-from ecgxai.evaluate.windows import BeatContext
 from ecgxai.explain.relevance import Relevance, SpanRelevance
+from ecgxai.signal.windows import BeatContext, window_offsets
 
 TOKEN_COLUMNS = ["lead", "window", "beat", "start_sec", "end_sec", "score", "strict", "lenient"]
+#: Leads per token row in the original's token count.
+N_LEADS = 12
 
 
 #: Which delineated windows stand for each fixed window type in the delineation-based ground truth.
@@ -35,6 +37,13 @@ DELINEATED_FOR: dict[str, tuple[str, ...]] = {
 def delineated_types(window_types: Sequence[str]) -> list[str]:
     """The delineated window types that stand for a class's fixed window types, without repeats."""
     return list(dict.fromkeys(t for kind in window_types for t in DELINEATED_FOR[kind]))
+
+
+def token_count(context: BeatContext, window_types: Sequence[str], n_leads: int = N_LEADS) -> int:
+    """Tokens the original toolkit scores: leads x window types x beats (clipped-away windows included)."""
+    for kind in window_types:
+        window_offsets(kind)  # raises ConfigurationError for an unknown type
+    return int(n_leads) * len(window_types) * context.n_beats
 
 
 def token_windows(context: BeatContext, window_types: Sequence[str], class_code: str | None,

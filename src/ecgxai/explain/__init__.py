@@ -1,4 +1,4 @@
-"""Explanation: segmentation, explainers (one class per method), attribution maps, fusion, payloads."""
+"""Explanation: explainers (one class per method), attribution maps, fusion, payloads, pipelines."""
 
 from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.config import (
@@ -19,8 +19,8 @@ from ecgxai.explain.pipeline import (
     run_pipeline_for_class,
     run_pipeline_for_classes,
 )
-from ecgxai.explain.segmentation import make_event_segments
 from ecgxai.explain.settings import ExplainParams
+from ecgxai.signal.events import make_event_segments
 
 __all__ = [
     "BASE_WINDOW_SEC",

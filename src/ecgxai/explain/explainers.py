@@ -21,7 +21,6 @@ from ecgxai import config
 from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.methods import Explainer, ExplainInput, get_explainer
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.segmentation import make_event_segments
 from ecgxai.explain.settings import ExplainParams, derive_seed, make_params
 from ecgxai.explain.spans import spans_from_attribution
 from ecgxai.io.classes import SCORED_CODES, class_name
@@ -29,6 +28,7 @@ from ecgxai.io.preprocessing import ModelInput
 from ecgxai.io.records import Record, read_record, signal_file_of
 from ecgxai.models.base import Classifier
 from ecgxai.models.inputs import classifier_input
+from ecgxai.signal.events import make_event_segments
 
 
 def _label(code: str) -> str:

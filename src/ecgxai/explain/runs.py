@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from ecgxai.explain.methods import CAPTUM_PREFIX, METHODS, is_method, resolve_me
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.pipeline import RUN_TABLE_COLUMNS, explanation_row, fuse_for_class
 from ecgxai.explain.settings import ExplainParams, make_params
-from ecgxai.io.files import write_json_atomic, write_table
+from ecgxai.io.files import check_safe_name, write_json_atomic, write_table
 from ecgxai.io.records import record_base, signal_file_of
 from ecgxai.models.base import Classifier
 from ecgxai.models.predict import ERROR_COLUMNS, error_row
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 RUN_METHODS: tuple[str, ...] = (*METHODS, "fused")
 #: The methods ``fused`` runs (each kept and resumable) before fusing them.
 FUSED_PARTS: tuple[str, ...] = ("lime", "timeshap")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,7 @@ class WorkItem:
     @property
     def record(self) -> str:
         """Record name, checked to be a safe file name (no path separators or '..')."""
-        name = record_base(self.filename).name
-        if not _SAFE_NAME.match(name) or ".." in name:
-            raise ConfigurationError(f"{self.filename}: record name {name!r} is not a safe file name")
-        return name
+        return check_safe_name(record_base(self.filename).name, f"record name of {self.filename}", dots=True)
 
 
 def items_from_selection(selection: pd.DataFrame, targets: Iterable[str] | None = None) -> list[WorkItem]:
@@ -82,8 +77,7 @@ def items_from_records(records: Iterable[str | Path], targets: Iterable[str],
 
 def payload_path(out_dir: Path, method: str, item: WorkItem) -> Path:
     """Where the payload of ``item`` for ``method`` lives."""
-    if not _SAFE_NAME.match(item.group_class):
-        raise ConfigurationError(f"class code {item.group_class!r} is not a safe folder name")
+    check_safe_name(item.group_class, "class code", dots=True)
     return out_dir / "payloads" / method / item.group_class / f"{item.record}.json"
 
 

@@ -22,7 +22,7 @@ CamSpread = Literal["guided", "all_leads"]
 class ExplainParams:
     """Settings of an explanation; ``None`` fields take the class's or the method's defaults.
 
-    Segmentation: ``event_kind`` and ``window_sec`` (see ``explain.segmentation``; the window
+    Segmentation: ``event_kind`` and ``window_sec`` (see ``ecgxai.signal.events``; the window
     defaults per class, see ``explain.config``). Spans: the payload's ``perlead_spans`` hold the
     ``topk_events`` events with the largest |weight| on the ``keep_leads`` leads with the largest
     span mass (``None``: all), the original toolkit's format; the attribution map always holds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,10 +16,40 @@ import pandas as pd
 from ecgxai.errors import ConfigurationError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+#: Longest record, class or file name ecgxai accepts.
+MAX_NAME_LENGTH = 100
 
 
 #: Suffix of the temporary files that atomic writes rename into place.
 TEMP_SUFFIX = ".tmp"
+
+
+def check_safe_name(name: str, what: str = "name", *, dots: bool = False) -> str:
+    """``name`` when it is safe as a file or record name, else :class:`ConfigurationError`.
+
+    Safe: 1-100 letters, digits, ``_`` or ``-`` (and ``.`` when ``dots``, never ``..``), starting with a
+    letter or digit (so not an option, not hidden). No path separators, so nothing lands outside its
+    folder; record names we write take no dots (a suffix would be replaced by ``.mat``/``.hea``).
+    """
+    allowed = "A-Za-z0-9_." if dots else "A-Za-z0-9_"
+    pattern = rf"[A-Za-z0-9][{allowed}-]{{0,{MAX_NAME_LENGTH - 1}}}"
+    if not isinstance(name, str) or not re.fullmatch(pattern, name) or ".." in name:
+        extra = ", '.'" if dots else ""
+        raise ConfigurationError(f"unsafe {what} {name!r}: use 1-{MAX_NAME_LENGTH} letters, digits, '_', "
+                                 f"'-'{extra} (starting with a letter or digit; no path separators or '..')")
+    return name
+
+
+def file_inside(out_dir: str | Path, filename: str) -> Path:
+    """``out_dir/filename``, refusing any file name that would land outside ``out_dir``
+    (separators, '..', or a symlink pointing elsewhere)."""
+    root = Path(out_dir).resolve()
+    if not filename or Path(filename).name != filename or filename in (".", ".."):
+        raise ConfigurationError(f"unsafe file name {filename!r}")
+    path = root / filename
+    if path.resolve().parent != root:
+        raise ConfigurationError(f"{filename!r} would be written outside {root}")
+    return path
 
 
 @contextmanager

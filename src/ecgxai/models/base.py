@@ -11,7 +11,7 @@ engine (:mod:`ecgxai.models.incremental`) when the model fits it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +27,7 @@ from ecgxai.errors import (
     UnknownClassError,
 )
 from ecgxai.io.records import Units, check_fs, check_units
+from ecgxai.models.batching import even_batches
 
 if TYPE_CHECKING:
     from ecgxai.models.incremental import IncrementalForward, SplitModel
@@ -109,7 +110,8 @@ class Classifier:
         self.source = source or type(self).__name__
         self.fs = None if fs is None else check_fs(fs)  # input sampling rate in Hz; None = unknown
         self.counter = CallCounter()
-        self.spec: Any = None  # a models.spec.ModelSpec when loaded from a file (parallel runs need one)
+        self.spec: Any = None  # a models.loader.ModelSpec when loaded from a file (parallel runs need one)
+        self.randomised_layers: tuple[str, ...] = ()  # set on the copies :meth:`randomised` makes
         self._engine: IncrementalForward | Literal[False] | None = False  # False: not built yet
         #: False makes :meth:`predict_local` run the full forward pass (to measure what the engine saves).
         self.use_incremental = True
@@ -233,6 +235,29 @@ class Classifier:
         gradients = np.concatenate([g for _, g in parts]).astype(np.float32, copy=False)
         return activations, gradients
 
+    def weighted_layers(self) -> list[str]:
+        """Names of the layers with trainable weights, from the output backwards (what
+        :meth:`randomised` re-initialises, for the model-randomisation sanity check)."""
+        if not self.differentiable:
+            raise NotDifferentiableError(f"{self.source}: the {self.backend} backend has no "
+                                         "parameters to randomise; use a Keras model")
+        return self._weighted_layers()
+
+    def randomised(self, layer_seeds: Mapping[str, int]) -> Classifier:
+        """A copy whose named layers (:meth:`weighted_layers`) have re-initialised trainable weights.
+
+        Each weight gets zero-mean normal values with its own standard deviation (Glorot-normal for a
+        constant kernel; a constant vector such as an all-zero bias is kept), drawn from a generator
+        seeded by its layer's seed; non-trainable state (batch-normalisation statistics) is kept.
+        The copy has the same classes and input convention, ``randomised_layers`` naming the layers;
+        this classifier is untouched. Backends without weights raise :class:`NotDifferentiableError`;
+        differentiable ones that do not implement it (torch, for now) ``NotImplementedError``.
+        """
+        unknown = sorted(set(layer_seeds) - set(self.weighted_layers()))
+        if unknown:
+            raise ConfigurationError(f"{self.source}: no layers with weights named {unknown}")
+        return self._randomised(dict(layer_seeds))
+
     def describe(self) -> dict[str, Any]:
         """Settings worth recording in a run manifest."""
         return {
@@ -313,17 +338,16 @@ class Classifier:
         raise ConfigurationError(f"{self.source}: the {self.backend} backend cannot expose layer "
                                  "activations (Grad-CAM needs a Keras or torch model)")
 
+    def _weighted_layers(self) -> list[str]:
+        raise NotImplementedError(f"{self.source}: layer randomisation is implemented for Keras "
+                                  f"models only, not the {self.backend} backend")
+
+    def _randomised(self, layer_seeds: dict[str, int]) -> Classifier:
+        raise NotImplementedError
+
     def _activation_gradient(self, x: np.ndarray, index: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
         """(activations, d logit / d activations), each (n, T', C), for one batch."""
         raise NotImplementedError
-
-
-def even_batches(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """(start, stop) of the fewest batches of at most ``batch_size`` covering ``n`` items, sized
-    as evenly as possible: 100 items at 16 go as 7 batches of 14-15, not 6 x 16 plus a slow 4."""
-    n_batches = -(-n // batch_size)
-    bounds = np.linspace(0, n, n_batches + 1).round().astype(int)
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
 def apply_activation(raw: np.ndarray, activation: str) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from ecgxai.errors import ConfigurationError, InputShapeError, NotIncrementalError
-from ecgxai.models.base import even_batches
+from ecgxai.models.batching import even_batches
 
 if TYPE_CHECKING:
     from ecgxai.models.base import Classifier

@@ -14,11 +14,12 @@ import numpy as np
 
 from ecgxai.errors import NotIncrementalError
 from ecgxai.models.incremental import Pool, Reach, SplitModel
-from ecgxai.models.keras_backend import keras, tf
+from ecgxai.models.keras_import import import_keras
 
 if TYPE_CHECKING:
     from ecgxai.models.keras_backend import KerasClassifier
 
+keras, tf = import_keras()
 _layers = keras.layers
 #: Layers computing each time step from the same time step of their inputs.
 _POINTWISE = (_layers.Activation, _layers.ReLU, _layers.LeakyReLU, _layers.ELU, _layers.Dropout,

@@ -8,6 +8,7 @@ small batches explainers send, the model is instead called through one
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,28 @@ class KerasClassifier(Classifier):
         spec = tf.TensorSpec((None, self.input_length, self.n_leads), tf.float32)
         return tf.function(graph, input_signature=[spec, tf.TensorSpec((), tf.int32)])
 
+    def _weighted_layers(self) -> list[str]:
+        return [layer.name for layer in reversed(self.model.layers) if layer.trainable_weights]
+
+    def _randomised(self, layer_seeds: dict[str, int]) -> KerasClassifier:
+        """A clone (``keras.models.clone_model`` + ``set_weights``) with the layers re-initialised."""
+        clone = keras.models.clone_model(self.model)
+        clone.set_weights(self.model.get_weights())
+        for name, seed in layer_seeds.items():
+            rng = np.random.default_rng(seed)
+            for variable in clone.get_layer(name).trainable_weights:
+                values = _random_like(np.asarray(variable.numpy()), rng)
+                if values is not None:
+                    variable.assign(values)
+        copy = KerasClassifier(
+            clone, class_names=self.class_names, input_length=self.input_length, n_leads=self.n_leads,
+            units=self.units, lead_names=self.lead_names, batch_size=self.batch_size,
+            output_activation=self.output_activation, fs=self.fs,
+            source=f"{self.source}[randomised top {len(layer_seeds)}]",
+        )
+        copy.randomised_layers = tuple(layer_seeds)
+        return copy
+
     def _logit(self, x: tf.Tensor) -> tf.Tensor:
         """Pre-activation class scores; the clipped inverse of the output when there is no
         sigmoid/softmax layer to look behind."""
@@ -129,6 +152,19 @@ class KerasClassifier(Classifier):
         if self._score_model is not None:
             return self._score_model(x, training=False)
         return _inverse_sigmoid(self._call(x))
+
+
+def _random_like(values: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Normal values with the weight's own std (zero mean); Glorot-normal std for a constant
+    kernel; None (keep) for a constant vector, which holds nothing learned."""
+    std = float(values.std()) if values.size else 0.0
+    if not (math.isfinite(std) and std > 0):
+        if values.ndim < 2:
+            return None
+        receptive = int(np.prod(values.shape[:-2])) if values.ndim > 2 else 1
+        fan_in, fan_out = receptive * values.shape[-2], receptive * values.shape[-1]
+        std = math.sqrt(2.0 / (fan_in + fan_out))
+    return rng.normal(0.0, std, values.shape).astype(values.dtype)
 
 
 def _inverse_sigmoid(probabilities: tf.Tensor) -> tf.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from ecgxai.io.files import read_json_object
 from ecgxai.io.records import Units, check_fs
 from ecgxai.models.base import DEFAULT_BATCH_SIZE, CallableClassifier, Classifier, OutputActivation
 from ecgxai.models.onnx_backend import InputLayout
-from ecgxai.models.spec import ModelSpec
 from ecgxai.models.zoo import Architecture, get_architecture
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,32 @@ def load_model(
             output_activation=classifier.output_activation, input_layout=input_layout,
             safe_mode=safe_mode, fs=classifier.fs)
     return classifier
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``load_model``'s arguments for a model file, with the class list and shapes it resolved."""
+
+    path: str
+    architecture: str | None
+    class_names: tuple[str, ...]
+    units: str
+    input_length: int
+    lead_names: tuple[str, ...] | None
+    batch_size: int
+    output_activation: str | None
+    input_layout: str
+    safe_mode: bool
+    fs: float | None = None
+
+    def load(self) -> Classifier:
+        """Load the classifier this spec describes."""
+        settings = asdict(self)
+        return load_model(settings.pop("path"), **settings)
+
+    def describe(self) -> dict[str, Any]:
+        """The spec as plain values (for manifests)."""
+        return asdict(self)
 
 
 def model_card_path(model_path: str | Path) -> Path:

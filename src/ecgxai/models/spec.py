@@ -1,47 +1,17 @@
-"""How to load a classifier again in another process, and each worker's one loaded copy.
+"""Each worker's one loaded copy of a classifier.
 
-A classifier loaded from a file carries a :class:`ModelSpec` (``classifier.spec``): the
-file and every setting ``load_model`` resolved. Parallel runs send the spec, not the
-model, and :func:`worker_classifier` loads it once per worker process.
+A classifier loaded from a file carries a :class:`~ecgxai.models.loader.ModelSpec`
+(``classifier.spec``): the file and every setting ``load_model`` resolved. Parallel runs send the
+spec, not the model, and :func:`worker_classifier` loads it once per worker process.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any
 
 from ecgxai.errors import ConfigurationError
 from ecgxai.models.base import Classifier
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """``load_model``'s arguments for a model file, with the class list and shapes it resolved."""
-
-    path: str
-    architecture: str | None
-    class_names: tuple[str, ...]
-    units: str
-    input_length: int
-    lead_names: tuple[str, ...] | None
-    batch_size: int
-    output_activation: str | None
-    input_layout: str
-    safe_mode: bool
-    fs: float | None = None
-
-    def load(self) -> Classifier:
-        """Load the classifier this spec describes."""
-        from ecgxai.models.loader import load_model
-
-        settings = asdict(self)
-        return load_model(settings.pop("path"), **settings)
-
-    def describe(self) -> dict[str, Any]:
-        """The spec as plain values (for manifests)."""
-        return asdict(self)
-
+from ecgxai.models.loader import ModelSpec
 
 ModelRef = Classifier | ModelSpec
 

@@ -15,6 +15,7 @@ from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.io.classes import SCORED_CODES
 from ecgxai.io.records import Units
+from ecgxai.models.keras_import import import_keras
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def build_physionet2020_resnet(
     and a sigmoid Dense layer. Layers are named as Keras 2 named them when the reference weights
     were saved: the main branch of a block is created before its shortcut.
     """
-    from ecgxai.models.keras_backend import keras
+    keras, _ = import_keras()
 
     layers = keras.layers
     conv_name, bn_name = _keras_namer("conv1d"), _keras_namer("batch_normalization")
@@ -91,7 +92,7 @@ def build_demo_cnn(input_length: int = 5000, n_leads: int = 12, n_classes: int =
     """Small 1-D CNN for the demo (about 60k weights): five strided Conv-BN-ReLU stages, then
     global average and max pooling (max pooling keeps rare beats such as PVCs visible) and a
     sigmoid Dense layer. Input is (time, leads) in mV. ``last_conv`` is the Grad-CAM layer."""
-    from ecgxai.models.keras_backend import keras
+    keras, _ = import_keras()
 
     layers = keras.layers
     inputs = keras.Input((input_length, n_leads), name="ecg")
