@@ -607,7 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--force", action="store_true", help="recompute records already done")
     lo.set_defaults(func=cmd_localisation)
 
-    d = sub.add_parser("demo", help="the whole pipeline on the bundled localisation benchmark", epilog=DEMO_EXAMPLES,
+    d = sub.add_parser("demo", help="the whole pipeline on the bundled localisation benchmark",
+                       epilog=DEMO_EXAMPLES,
                        formatter_class=raw, parents=[common])
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="run folder (default out/demo)")
     d.add_argument("--n", type=int, help="synthetic records (default 3 per diagnosis)")
