@@ -40,7 +40,7 @@ BOX_METRICS = (
 )
 #: Panel titles: each registered metric's name and direction, and the stability experiment's scores.
 METRIC_TITLES = {
-    **{m.column: f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for m in METRICS},
+    **{m.column: f"{m.label} ({m.direction})" for m in METRICS},
     "spearman": "stability: Spearman",
     "jaccard_at_k": "stability: Jaccard@K",
     "rbo": "stability: rank-biased overlap",
