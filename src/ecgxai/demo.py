@@ -2,7 +2,8 @@
 
 Generates Challenge-format records with planted evidence (``ecgxai.synth``), then
 predicts, selects, explains (the method ``auto`` picks, and fused LIME + TimeSHAP), evaluates (every
-metric plus ground-truth localisation) and writes the HTML report. Every step
+metric plus ground-truth localisation), times the model's forward pass (the unit of the report's
+cost column) and writes the HTML report. Every step
 writes its results as it goes, so re-running the command resumes.
 """
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
+from ecgxai.evaluate.compare import measure_forward
 from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
 from ecgxai.explain.methods import AUTO, resolve_method
 from ecgxai.explain.runs import items_from_selection, run_explanations
@@ -79,6 +81,7 @@ def run_demo(out_dir: str | Path = "out/demo", n: int = DEFAULT_N, *, seed: int 
         "model": str(DEMO_MODEL_PATH), "model_sha256": file_sha256(DEMO_MODEL_PATH),
         "classes": list(model.class_names), "records": len(records), "explained": len(items),
         "methods": methods, "methods_requested": list(DEMO_METHODS), "seed": seed, "min_prob": DEMO_MIN_PROB,
+        "forward_seconds_per_record": measure_forward(model, items),
     })
     report = build_report(out, out / "report.html")
     return DemoResult(out, report, metrics, len(records), len(items), failed, time.perf_counter() - started)

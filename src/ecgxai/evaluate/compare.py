@@ -88,7 +88,7 @@ def forward_seconds_per_record(classifier: Classifier, x: np.ndarray, repeats: i
     return statistics.median(times)
 
 
-def _measure_forward(classifier: Classifier, items: Sequence[WorkItem]) -> float:
+def measure_forward(classifier: Classifier, items: Sequence[WorkItem]) -> float:
     """:func:`forward_seconds_per_record` on the first work item's record that can be read (NaN if none)."""
     for item in items:
         try:
@@ -268,7 +268,7 @@ def compare_methods(
     found = [_run_method(classifier, items, method, out, settings) for method in chosen]
     per_record = pd.concat([rows for rows, _ in found], ignore_index=True)
     errors = pd.concat([errs for _, errs in found], ignore_index=True)[COMPARE_ERROR_COLUMNS]
-    forward = _measure_forward(classifier, items)
+    forward = measure_forward(classifier, items)
     table = comparison_table(per_record, forward)
     write_table(table, out / COMPARISON_TABLE)
     write_table(per_record, out / PER_RECORD_TABLE)
