@@ -195,7 +195,7 @@ def test_command_writes_table_and_figure_and_the_report_shows_them(run, items, t
     assert "random_<wbr>morf_<wbr>auc" in section.group(1)  # each method beside its own baseline
     order = [page.index(f'id="{name}"') for name in ("answer", "comparison", "metrics", "settings")]
     assert order == sorted(order)
-    assert re.search(r"cheapest: \w+ \([\d.e+]+ forward passes\)", page)  # compare times the forward pass
+    assert re.search(r"cheapest: \w+ \([\d,.]+ forward passes\)", page)  # compare times the forward pass
 
 
 def test_an_unsafe_item_is_reported_on_every_run_not_raised(items, model, tmp_path: Path):

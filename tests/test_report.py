@@ -209,6 +209,8 @@ def test_summary_names_a_method_only_when_the_numbers_allow():
     assert saturated["Closest to clinical regions"] == answers["Closest to clinical regions"]  # not a ranking
     untimed = summary_rows(table.assign(forward_equivalents_per_record=math.nan), Saturation(0, 6))
     assert untimed[-1][1] == "cheapest: a (1 s)" and untimed[-1][3].startswith("seconds: ")
+    slow = summary_rows(table.assign(forward_equivalents_per_record=[2110.4, 2550.0]), Saturation(0, 6))
+    assert slow[-1][1] == "cheapest: a (2,110 forward passes)"
 
 
 def test_payloads_without_metrics_are_listed_not_drawn(synthetic_run, tmp_path):

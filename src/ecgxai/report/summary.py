@@ -113,6 +113,11 @@ def question_row(rows: pd.DataFrame, question: Question, saturation: Saturation)
     return [question.text, verdict(values, chances, m, saturation), each, metric_words(m)]
 
 
+def cost_text(value: float) -> str:
+    """A cost in three significant digits, whole numbers from 1,000 on (not 2.11e+03)."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def cost_row(rows: pd.DataFrame) -> list[str] | None:
     """Each method's cost per record (:func:`~ecgxai.report.metrics.stated_cost`) and model evaluations."""
     cost = stated_cost(rows)
@@ -120,9 +125,10 @@ def cost_row(rows: pd.DataFrame) -> list[str] | None:
     if costs.empty:
         return None
     cheapest = costs.idxmin()
-    each = " · ".join(f"{method} {value:.3g} {cost.unit} ({rows.loc[method, 'evaluations_per_record']:.0f} "
-                      "model evaluations)" for method, value in costs.items())
-    return ["Cost per record", f"cheapest: {cheapest} ({costs[cheapest]:.3g} {cost.unit})", each,
+    evaluations = rows["evaluations_per_record"]
+    each = " · ".join(f"{method} {cost_text(value)} {cost.unit} ({evaluations[method]:.0f} model evaluations)"
+                      for method, value in costs.items())
+    return ["Cost per record", f"cheapest: {cheapest} ({cost_text(costs[cheapest])} {cost.unit})", each,
             f"{cost.name}: {cost.meaning}; lower is cheaper"]
 
 
