@@ -10,11 +10,16 @@ import pandas as pd
 import pytest
 
 from ecgxai.cli.main import main
+from ecgxai.config import REPORT_MAX_RECORDS
 from ecgxai.evaluate.localisation import LOCALISATION_KEYS
 from ecgxai.explain.methods import AUTO_CHOICE, model_kind
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import SYNTH_CODES
+
+#: The demo report (24 records, REPORT_MAX_RECORDS sections drawn) stays under 5 MB: per section drawn,
+#: a fifth of a MB (here 8 sections).
+REPORT_BYTES_PER_SECTION = 5_000_000 / REPORT_MAX_RECORDS
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,17 @@ def test_demo_writes_every_step(demo_run, capsys):
     assert manifest["demo"]["methods_requested"] == ["auto", "fused"]
     html = (demo_run / "report.html").read_text()
     assert "<img" in html and "SYN00001" in html
+    assert html.count("<img") == 16  # one chart per record and evaluated method (not LIME's and TimeSHAP's)
+    assert (demo_run / "report.html").stat().st_size < 8 * REPORT_BYTES_PER_SECTION
+    assert manifest["demo"]["forward_seconds_per_record"] > 0
+    assert re.search(r"cheapest: \w+ \([\d,.]+ forward passes\)", html)  # cost in forward passes
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
+
+
+@pytest.mark.keras
+def test_demo_report_answers_on_the_first_screen(demo_run, first_screen):
+    boxes = first_screen(demo_run / "report.html")
+    assert all(box is not None and 0 < box[0] < box[1] <= 900 for box in boxes.values()), boxes
 
 
 @pytest.mark.keras
