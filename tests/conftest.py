@@ -1,9 +1,12 @@
-"""Shared fixtures: the reference material in ../shared/reference (skipped with a reason when absent)."""
+"""Shared fixtures: the reference material in ../shared/reference (skipped with a reason when absent),
+and headless Chromium to open reports in."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("ECGXAI_REFERENCE", ROOT.parent / "shared" / "reference"))
 REFERENCE_MISSING = f"reference material not found at {REFERENCE} (set ECGXAI_REFERENCE)"
 KERAS_MISSING = "needs TensorFlow and Keras, not installed: pip install 'ecgxai[keras]'"
+CHROMIUM = shutil.which("chromium")
+#: The window a report's first screen must fit ...
+FIRST_SCREEN = {"width": 1400, "height": 900}
+#: ... and what must be on it: the comparison figure and the summary table (page px, top and bottom).
+FIRST_SCREEN_BOXES = """Object.fromEntries(["#comparison-figure svg", "#summary-table table"].map(s => {
+    const r = document.querySelector(s)?.getBoundingClientRect();
+    return [s, r ? [r.top + window.scrollY, r.bottom + window.scrollY] : null]; }))"""
 #: Fixtures that load or build Keras models: a test using any of them (directly or through another
 #: fixture) is marked ``keras``; tests that load Keras models themselves carry the mark.
 KERAS_FIXTURES = frozenset({"reference_model", "demo_model", "planted_keras", "planted_conv_keras",
@@ -58,3 +68,32 @@ def reference_model(reference_dir: Path):
 
     return ecgxai.load_model(reference_dir / "model" / "resnet_final_weights.h5",
                              architecture="physionet2020_resnet")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven through playwright (its own browser builds are not used)."""
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed (apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright not installed (pip install -e .[dev])")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def first_screen(browser) -> Callable[[Path], dict[str, list[float] | None]]:
+    """A function opening a report at 1400 x 900: the top and bottom (px) of its comparison figure and
+    summary table, None for one that is missing."""
+    def measure(report: Path) -> dict[str, list[float] | None]:
+        page = browser.new_page(viewport=FIRST_SCREEN)
+        page.goto(report.resolve().as_uri(), wait_until="load")
+        boxes = page.evaluate(FIRST_SCREEN_BOXES)
+        page.close()
+        return boxes
+
+    return measure

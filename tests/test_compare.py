@@ -187,13 +187,15 @@ def test_command_writes_table_and_figure_and_the_report_shows_them(run, items, t
     shown = ecgxai("report", folder, "--max-records", "1", "--quiet")
     assert shown.returncode == 0, shown.stderr
     page = (folder / "report.html").read_text()
-    section = re.search(r'<h2 id="comparison">Method comparison</h2>(.*?)<h2 ', page, flags=re.S)
+    section = re.search(r'<h2 id="comparison">Method comparison per class</h2>(.*?)<h2 ', page, flags=re.S)
     assert section is not None and 'href="#comparison"' in page
     assert "<svg" in section.group(1) and "<script" not in page
     for method in METHODS:
         assert f"<td>{method}</td>" in section.group(1)
     assert "random_<wbr>morf_<wbr>auc" in section.group(1)  # each method beside its own baseline
-    assert page.index('id="comparison"') < page.index('id="settings"') < page.index('id="metrics"')
+    order = [page.index(f'id="{name}"') for name in ("answer", "comparison", "metrics", "settings")]
+    assert order == sorted(order)
+    assert re.search(r"cheapest: \w+ \([\d,.]+ forward passes\)", page)  # compare times the forward pass
 
 
 def test_an_unsafe_item_is_reported_on_every_run_not_raised(items, model, tmp_path: Path):

@@ -10,12 +10,24 @@ import pandas as pd
 import pytest
 
 from ecgxai.cli.main import main
+from ecgxai.config import REPORT_MAX_RECORDS
 from ecgxai.evaluate.localisation import LOCALISATION_KEYS
 from ecgxai.explain.methods import AUTO_CHOICE, model_kind
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
 from ecgxai.synth import BENCHMARK_CODES
 from ecgxai.synth.benchmark import BENCHMARK_NAMES
+
+#: The demo report (24 records, REPORT_MAX_RECORDS record sections drawn) stays under this size.
+REPORT_LIMIT_BYTES = 5_000_000
+
+
+def projected_report_bytes(html: str, drawn: int) -> float:
+    """The report's size with REPORT_MAX_RECORDS record sections: the page outside its ``drawn`` record
+    sections, plus those scaled up (8 sections of the demo project 4.44 MB; 24 records measure 4.44)."""
+    sections = re.findall(r'<section class="record".*?</section>', html, flags=re.S)
+    inside = sum(len(section.encode()) for section in sections)
+    return len(html.encode()) - inside + inside * REPORT_MAX_RECORDS / drawn
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +62,17 @@ def test_demo_writes_every_step(demo_run, capsys):
     assert manifest["demo"]["methods_requested"] == ["auto", "fused"]
     html = (demo_run / "report.html").read_text()
     assert "<img" in html and "LOC00001" in html and 'id="localisation"' in html
+    assert html.count("<img") == 16  # one chart per record and evaluated method (not LIME's and TimeSHAP's)
+    assert projected_report_bytes(html, 8) < REPORT_LIMIT_BYTES
+    assert manifest["demo"]["forward_seconds_per_record"] > 0
+    assert re.search(r"cheapest: \w+ \([\d,.]+ forward passes\)", html)  # cost in forward passes
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
+
+
+@pytest.mark.keras
+def test_demo_report_answers_on_the_first_screen(demo_run, first_screen):
+    boxes = first_screen(demo_run / "report.html")
+    assert all(box is not None and 0 < box[0] < box[1] <= 900 for box in boxes.values()), boxes
 
 
 @pytest.mark.keras

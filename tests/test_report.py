@@ -3,13 +3,15 @@
 One run folder is made here without the reference material (synthetic records written in
 the Challenge format, LIME with a numpy classifier, the evaluator), another from the
 reference records and model through the command line. Both reports are opened in
-headless Chromium (skipped with a reason when it or playwright is missing; CI installs both).
+headless Chromium (the ``browser`` fixture of conftest: skipped with a reason when it or playwright
+is missing; CI installs both).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -29,10 +32,10 @@ from ecgxai.io.manifest import file_sha256, read_manifest, update_manifest
 from ecgxai.models.base import CallableClassifier
 from ecgxai.report.ecg import ExplanationFigure
 from ecgxai.report.html import build_report, load_run, render_report, shown_sections
+from ecgxai.report.summary import QUESTIONS, Saturation, summary_rows
 from ecgxai.synth.writer import write_challenge_record
 
 ECGXAI = Path(sys.executable).with_name("ecgxai")
-CHROMIUM = shutil.which("chromium")
 SR = "426783006"  # sinus rhythm: what the synthetic records show
 FS, SECONDS = 500, 10
 HOSTILE_LABEL = '<script>document.title="injected"</script>'
@@ -140,7 +143,7 @@ def test_report_shows_every_record_its_figure_metrics_and_errors(synthetic_run, 
     by_id = sections(synthetic_report)
     assert sorted(by_id) == [f"{SR}-{name}" for name in ("BROKEN", "GONE", "SYN000", "SYN001")]
     assert page.tags["img"] == 2 and synthetic_report.count('src="data:image/png;base64,') == 2
-    assert page.tags["svg"] == 1  # the metric box plots, inline
+    assert page.tags["svg"] == 3  # inline: the first screen's figure, the comparison per class, the box plots
 
     run = load_run(synthetic_run)
     metrics = run.metrics.set_index("record")
@@ -150,7 +153,7 @@ def test_report_shows_every_record_its_figure_metrics_and_errors(synthetic_run, 
         n_spans = sum(map(len, explanation.perlead_spans.values()))
         assert "<img" in section and 'class="error"' not in section
         assert f"{metrics.loc[name, 'strict_attauc']:.3f}" in section
-        assert f"model probability:</b> {metrics.loc[name, 'probability']:.3f}" in section
+        assert f"p = {metrics.loc[name, 'probability']:.3f} · " in section
         assert f"top leads:</b> {', '.join(explanation.top5_leads)}" in section
         assert f"{n_spans} spans (windows) on {len(explanation.leads)} leads" in section
     assert 'class="error">No figure for GONE' in by_id[f"{SR}-GONE"] and "GONE.mat" in by_id[f"{SR}-GONE"]
@@ -165,6 +168,60 @@ def test_report_shows_every_record_its_figure_metrics_and_errors(synthetic_run, 
 def test_text_from_payloads_is_escaped(synthetic_report):
     assert HOSTILE_LABEL not in synthetic_report
     assert "&lt;script&gt;document.title=&quot;injected&quot;&lt;/script&gt;" in synthetic_report
+
+
+def test_report_answers_first_then_details_then_settings(synthetic_report):
+    order = [synthetic_report.index(f'id="{name}"') for name in ("answer", "contents", "metrics", "records",
+                                                                   "settings")]
+    assert order == sorted(order)
+    answer = re.search(r'<section id="answer">(.*?)</section>', synthetic_report, flags=re.S).group(1)
+    assert answer.count("<svg") == 1 and "<img" not in answer
+    for question in QUESTIONS[:2]:
+        assert f"<td>{question.text}</td>" in answer
+    assert "MoRF deletion area (most relevant first); lower is better; chance: a random map" in answer
+    assert "AttAUC, strict leads; higher is better; chance: 0.5" in answer
+    assert "seconds: explanation seconds (this run timed no forward pass); lower is cheaper" in answer
+    assert "_auc" not in answer  # names written out, not column names
+    record = sections(synthetic_report)[f"{SR}-SYN000"]
+    parts = ("<img", '<p class="keys">', "<details><summary>All metrics and spans")
+    assert [record.index(part) for part in parts] == sorted(record.index(part) for part in parts)
+
+
+def overall(**metrics: list[float]) -> pd.DataFrame:
+    """The rows over all classes of a comparison table of methods a and b."""
+    return pd.DataFrame({"method": ["a", "b"], "meta_code": "all", "class_name": "all classes", "n": 3,
+                         "seconds_per_record": [1.0, 2.0], "evaluations_per_record": [10.0, 20.0],
+                         "forward_equivalents_per_record": [5.0, 40.0], **metrics})
+
+
+def test_summary_names_a_method_only_when_the_numbers_allow():
+    table = overall(morf_auc=[0.3, 0.5], random_morf_auc=[0.8, 0.8], strict_attauc=[0.6, 0.6],
+                    gt_auroc=[0.45, 0.4], random_gt_auroc=[0.5, 0.5])
+    answers = {row[0]: row[1] for row in summary_rows(table, Saturation(2, 6))}
+    assert answers == {"Most faithful on this model": "a: 0.300 (chance 0.800)",
+                       "Closest to clinical regions": "no difference: every method reads 0.600",
+                       "Finds the planted evidence":
+                           "none beats chance: the best, a, reads 0.450 (chance 0.500)",
+                       "Cost per record": "cheapest: a (5 forward passes)"}
+    saturated = {row[0]: row[1] for row in summary_rows(table, Saturation(4, 6))}
+    assert saturated["Most faithful on this model"].startswith("not decided: 4 of 6 explanations are of a "
+                                                                "saturated model (p > 0.99)")
+    assert saturated["Closest to clinical regions"] == answers["Closest to clinical regions"]  # not a ranking
+    untimed = summary_rows(table.assign(forward_equivalents_per_record=math.nan), Saturation(0, 6))
+    assert untimed[-1][1] == "cheapest: a (1 s)" and untimed[-1][3].startswith("seconds: ")
+    slow = summary_rows(table.assign(forward_equivalents_per_record=[2110.4, 2550.0]), Saturation(0, 6))
+    assert slow[-1][1] == "cheapest: a (2,110 forward passes)"
+
+
+def test_payloads_without_metrics_are_listed_not_drawn(synthetic_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    part = json.loads((run / "payloads" / "lime" / SR / "SYN000.json").read_text()) | {"method_label": "part"}
+    (run / "payloads" / "part" / SR).mkdir(parents=True)
+    (run / "payloads" / "part" / SR / "SYN000.json").write_text(json.dumps(part))
+    section = sections(render_report(load_run(run), max_records=3))[f"{SR}-SYN000"]
+    assert section.count("<img") == 1 and 'id="426783006-SYN000-part"' not in section
+    assert "Also explained, not evaluated, so not drawn: part." in section
 
 
 def test_max_records_limits_sections_with_a_note(synthetic_run):
@@ -255,21 +312,6 @@ def test_reference_run_report(reference_run, reference_dir, reference_records):
 # --- in a browser ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Debian Chromium driven through playwright (its own browser builds are not used)."""
-    if CHROMIUM is None:
-        pytest.skip("chromium not installed (apt-get install chromium; .ci/run does)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright not installed (pip install -e .[dev])")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield browser
-        browser.close()
-
-
 def render_in_browser(browser, report: Path) -> tuple[bytes, list[str], list[str], bool]:
     """Open the report from disk; return (full-page screenshot, console errors, requested URLs,
     whether every image decoded)."""
@@ -298,13 +340,15 @@ def assert_drawn(png: bytes) -> None:
     assert inked > 0.02, f"only {inked:.1%} of the page is drawn"
 
 
-def test_synthetic_report_in_browser(browser, synthetic_run, synthetic_report):
+def test_synthetic_report_in_browser(browser, first_screen, synthetic_run, synthetic_report):
     report = synthetic_run / "out" / "report.html"
     shot, errors, requests, images_ok = render_in_browser(browser, report)
     assert errors == []
     assert requests == [report.resolve().as_uri()]
     assert images_ok
     assert_drawn(shot)
+    boxes = first_screen(report)
+    assert all(box is not None and 0 < box[0] < box[1] <= 900 for box in boxes.values()), boxes
 
 
 @pytest.mark.keras

@@ -5,7 +5,8 @@ evidence planted where an exact mask says) and reads them with the benchmark cla
 trained so that only that evidence separates the classes; then predicts, selects, explains (the
 method ``auto`` picks, and fused LIME + TimeSHAP), evaluates (every metric, the ranking metrics on
 the logit scale as the model is confident, plus ground-truth localisation), tabulates where each
-method finds the planted evidence (``localisation.csv``) and writes the HTML report. Every step
+method finds the planted evidence (``localisation.csv``), times the model's forward pass (the
+unit of the report's cost column) and writes the HTML report. Every step
 writes its results as it goes, so re-running the command resumes.
 """
 
@@ -26,7 +27,7 @@ from ecgxai.evaluate.localisation_benchmark import write_localisation
 from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
 from ecgxai.explain.methods import AUTO, resolve_method
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.runs import WorkItem, items_from_selection, run_explanations
+from ecgxai.explain.runs import items_from_selection, run_explanations
 from ecgxai.io.classes import make_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, index_records
 from ecgxai.io.files import write_table
@@ -85,19 +86,21 @@ def run_demo(out_dir: str | Path = "out/demo", n: int = DEFAULT_N, *, seed: int 
     payloads = [payload for found in by_method.values() for payload in found]
     table, _ = evaluate_to_files(payloads, model, metrics, seed=seed, progress=progress,
                                  ranking_scale=DEMO_RANKING_SCALE)
-    _write_localisation(out, model, items, records, table, by_method)
+    forward = measure_forward(model, items)
+    _write_localisation(out, forward, records, table, by_method)
     update_manifest(out, "demo", {
         "model": str(BENCHMARK_MODEL_PATH), "model_sha256": file_sha256(BENCHMARK_MODEL_PATH),
         "classes": list(model.class_names), "records": len(records), "explained": len(items),
         "methods": methods, "methods_requested": list(DEMO_METHODS), "seed": seed, "min_prob": DEMO_MIN_PROB,
         "ranking_scale": DEMO_RANKING_SCALE,
+        "forward_seconds_per_record": forward,
     })
     report = build_report(out, out / "report.html")
     return DemoResult(out, report, metrics, len(records), len(items), failed, time.perf_counter() - started)
 
 
-def _write_localisation(out: Path, model: Classifier, items: list[WorkItem], records: pd.DataFrame,
-                        metrics: pd.DataFrame, by_method: dict[str, list[Explanation]]) -> None:
+def _write_localisation(out: Path, forward_seconds: float, records: pd.DataFrame, metrics: pd.DataFrame,
+                        by_method: dict[str, list[Explanation]]) -> None:
     """``localisation.csv``: per method and class, where the planted evidence was found.
 
     ``metrics`` has one row per payload of ``by_method``, in its order (as ``evaluate_to_files`` returns)."""
@@ -105,7 +108,7 @@ def _write_localisation(out: Path, model: Classifier, items: list[WorkItem], rec
     for method, payloads in by_method.items():
         parts.append(per_record_rows(method, metrics.iloc[start:start + len(payloads)], payloads))
         start += len(payloads)
-    write_localisation(out, pd.concat(parts, ignore_index=True), records, measure_forward(model, items))
+    write_localisation(out, pd.concat(parts, ignore_index=True), records, forward_seconds)
 
 
 def _predict_and_select(model: Classifier, paths: list[str], out: Path, per_class: int, seed: int,

@@ -53,6 +53,20 @@ class Metric:
         """The column holding the random map's score (None without one)."""
         return f"random_{self.column}" if self.chance == RANDOM else None
 
+    @property
+    def direction(self) -> str:
+        """Which way is better, in words."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def chance_text(self) -> str:
+        """The chance level in words: the random map, a number, another column, or none."""
+        if self.chance == RANDOM:
+            return "a random map of the method's resolution"
+        if isinstance(self.chance, str):
+            return f"column {self.chance}"
+        return "none defined" if self.chance is None else f"{self.chance:g}"
+
 
 @dataclass
 class MetricContext:

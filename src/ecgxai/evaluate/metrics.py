@@ -32,6 +32,10 @@ METRICS: tuple[Metric, ...] = tuple(m for f in FAMILIES for m in f.metrics)
 COST_COLUMNS: tuple[str, ...] = tuple(f.cost_column for f in FAMILIES if f.cost_column)
 #: The scores short tables, figures and the report's first screen show.
 KEY_METRICS: tuple[str, ...] = tuple(m.column for m in METRICS if m.key)
+#: The scores read off ranking curves (on the ``ranking_scale``): flat where a probability-scale
+#: model is saturated.
+RANKING_METRICS: frozenset[str] = frozenset(m.column for f in FAMILIES if f.group == "ranking"
+                                            for m in f.metrics)
 
 
 def metric(column: str) -> Metric:

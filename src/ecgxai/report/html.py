@@ -1,9 +1,12 @@
 """``build_report``: one self-contained HTML page for a run folder, readable offline.
 
-The page holds the method comparison when the folder has one (``ecgxai compare``'s
-``comparison.csv``: its table and bar charts), the run's settings (from ``run.json``,
-else what the payloads say), per-class metric summaries with figures, and one section
-per record and class with each method's 12-lead figure, top leads, spans and metrics.
+The page answers first: which method to trust on this model, and how far from chance it is
+(a figure of faithfulness against the random baseline and cost per method, and a short table in
+words, :mod:`ecgxai.report.summary`). Details follow: the method comparison per class
+(``ecgxai compare``'s ``comparison.csv``, else the same table from the metrics tables and the
+payloads' cost), localisation, per-class metric summaries, and one section per record and class
+with each evaluated method's 12-lead chart, one line of key metrics and, collapsed, its full
+metrics and spans; the run's settings (from ``run.json``, else what the payloads say) close it.
 Everything is inline (CSS, metric figures as SVG, ECG charts as PNG data URIs): no scripts
 and no network resources, so the file can be mailed or archived as it is.
 """
@@ -31,25 +34,36 @@ from PIL import Image
 import ecgxai
 from ecgxai import config
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_TABLE, key_columns
+from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_TABLE, comparison_table, key_columns
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
 from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE
 from ecgxai.evaluate.localisation_benchmark import SCORES as LOCALISATION_SCORES
+from ecgxai.evaluate.metrics import metric
 from ecgxai.explain.payload import Explanation
 from ecgxai.io.classes import class_name
 from ecgxai.io.files import atomic_output, read_table
 from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
-from ecgxai.report import plot_comparison, plot_from_payload, plot_metric_boxes
+from ecgxai.report import plot_from_payload, plot_metric_boxes
 from ecgxai.report.figure import ReportFigure
 from ecgxai.report.metrics import plot_localisation, plot_method_comparison
+from ecgxai.report.summary import (
+    HEADER,
+    QUESTIONS,
+    Saturation,
+    chance_level,
+    figure_metric,
+    overall_rows,
+    summary_rows,
+    value_text,
+)
 from ecgxai.synth.benchmark import NOT_LOCALISABLE
 
 log = logging.getLogger(__name__)
 
 #: ECG charts are embedded as PNG at this resolution, reduced to this many colours: a 12-lead
-#: chart's SVG holds every sample (~2 MB), its PNG ~0.11 MB (1,490 px wide: wider than the page
-#: shows it; 96 dpi made the demo report 22 MB once every chart carried its map's colour bands).
-PNG_DPI, PNG_COLOURS = 72, 64
+#: chart's SVG holds every sample (~2 MB), its PNG ~55 kB (1,139 px wide: the width the page shows;
+#: at 72 dpi, 1,490 px, ~90 kB).
+PNG_DPI, PNG_COLOURS = 55, 64
 #: Trace points per panel in report charts: each bucket's extrema, finer than the PNG shows.
 PREVIEW_POINTS = 2000
 
@@ -78,6 +92,7 @@ nav ol{columns:3;font-size:13px}nav li{break-inside:avoid}
 .facts{display:flex;flex-wrap:wrap;gap:6px 24px;margin:6px 0}
 details{margin:6px 0}summary{cursor:pointer;color:#38465e}
 section.record{border-top:1px solid #d8dde6;margin-top:24px}
+#answer h2{margin-top:12px}#summary-table td.wrap{word-break:normal}p.keys{margin:2px 0 4px;font-size:13px}
 .scroll{overflow-x:auto}.pair{display:flex;flex-wrap:wrap;gap:0 32px;align-items:flex-start}
 """
 
@@ -96,7 +111,8 @@ class PayloadEntry:
 
 @dataclass
 class RunContents:
-    """Everything the report shows, read from a run folder."""
+    """Everything the report shows, read from a run folder; ``comparison`` is ``comparison.csv``, else
+    the same table from the metrics tables and the payloads' cost (None without metrics)."""
 
     run_dir: Path
     manifest: dict[str, Any]
@@ -120,7 +136,10 @@ def load_run(run_dir: str | Path) -> RunContents:
         raise ConfigurationError(f"{run_dir}: no payloads found (expected payloads/<method>/<class>/"
                                  "<record>.json, as 'ecgxai explain --out' writes)")
     metrics = _read_metrics(_metrics_tables(run_dir, manifest))
-    return RunContents(run_dir, manifest, entries, metrics, _read_comparison(run_dir, COMPARISON_TABLE),
+    comparison = _read_comparison(run_dir, COMPARISON_TABLE)
+    if comparison is None:
+        comparison = _derived_comparison(entries, metrics, _forward_seconds(manifest))
+    return RunContents(run_dir, manifest, entries, metrics, comparison,
                        _read_comparison(run_dir, LOCALISATION_TABLE))
 
 
@@ -129,6 +148,23 @@ def _read_comparison(run_dir: Path, name: str) -> pd.DataFrame | None:
     localisation``), or None."""
     path = run_dir / name
     return read_table(path, dtype={"meta_code": str}) if path.is_file() else None
+
+
+def _derived_comparison(entries: Sequence[PayloadEntry], metrics: pd.DataFrame,
+                        forward_seconds: float) -> pd.DataFrame | None:
+    """The table ``ecgxai compare`` writes, from each payload's cost and its first metrics row (None when
+    no payload has one)."""
+    rows = [_metric_rows(metrics, x, e.class_code).iloc[:1].assign(
+                method=e.method, seconds=x.seconds, model_evaluations=x.model_evaluations)
+            for e in entries if (x := e.explanation) is not None]
+    found = [r for r in rows if len(r)]
+    return comparison_table(pd.concat(found, ignore_index=True), forward_seconds) if found else None
+
+
+def _forward_seconds(manifest: Mapping[str, Any]) -> float:
+    """Seconds of one record's forward pass, as a manifest section records it (``compare``, ``demo``); NaN."""
+    found = (v.get("forward_seconds_per_record") for v in manifest.values() if isinstance(v, Mapping))
+    return next((float(v) for v in found if _is_number(v)), math.nan)
 
 
 def _load_entry(path: Path) -> PayloadEntry:
@@ -393,14 +429,43 @@ def _comparison_section(run: RunContents) -> str:
              *(r[c] for c in columns if c != "meta_code")]
             for _, r in _comparison_rows(table).iterrows()]
     return "\n".join([
-        '<h2 id="comparison">Method comparison</h2>',
-        f"<p class=muted>From {_e(COMPARISON_TABLE)}: means over the records each method explained and "
-        "evaluated; cost in forward-pass equivalents (explanation seconds / seconds of one record's "
-        "forward pass); each random_* column scores a random map of the method's own resolution on "
-        "the same records.</p>",
+        '<h2 id="comparison">Method comparison per class</h2>',
+        f"<p class=muted>From {_e(COMPARISON_TABLE)} (else from the metrics tables and the payloads' cost): "
+        "means over the records each method explained and evaluated; cost in forward-pass equivalents "
+        "(explanation seconds / seconds of one record's forward pass); each random_* column scores a "
+        "random map of the method's own resolution on the same records.</p>",
         _table(["class", *(c for c in columns if c != "meta_code")], rows),
         _figure(lambda: plot_method_comparison(table), "the method comparison", svg_markup),
     ])
+
+
+def _saturation(metrics: pd.DataFrame) -> Saturation:
+    """The evaluated rows scored on the probability scale with p > 0.99, of all evaluated rows."""
+    ok = metrics[metrics["error"].isna()]
+    if "saturated" not in ok or "ranking_scale" not in ok:
+        return Saturation(0, len(ok))
+    flagged = ok["saturated"].fillna(False).astype(bool) & (ok["ranking_scale"] == "probability")
+    return Saturation(int(flagged.sum()), len(ok))
+
+
+def _first_screen(run: RunContents) -> str:
+    """The answer first: faithfulness against chance and cost per method in one figure, then in words."""
+    parts = ['<section id="answer"><h2>Which method to trust on this model</h2>']
+    table = run.comparison
+    shown = figure_metric(table) if table is not None else None
+    if shown is None:
+        parts.append('<p class="note">No metrics in this run folder to compare the methods by (run '
+                     "<code>ecgxai evaluate RUN_DIR --out RUN_DIR/metrics.csv</code> to add them).</p>")
+        return "\n".join([*parts, "</section>"])
+    overall = overall_rows(table).reset_index()
+    title = f"{metric(shown).label} against a random map, and cost, per method (all classes)"
+    figure = _figure(lambda: plot_method_comparison(overall, [shown], ncols=2, title=title),
+                     "the method comparison", svg_markup)
+    words = _table(HEADER, summary_rows(table, _saturation(run.metrics)))
+    parts += [f'<div id="comparison-figure">{figure}</div>', f'<div id="summary-table">{words}</div>',
+              "<p class=muted>Means over every class; per class, each record and the settings below.</p>",
+              "</section>"]
+    return "\n".join(parts)
 
 
 def _score_cell(row: Any, score: str, chance: str) -> str:
@@ -475,40 +540,60 @@ def _metrics_table(rows: pd.DataFrame) -> str:
 def _spans_table(explanation: Explanation) -> str:
     rows = [[lead, start, end, weight] for lead, spans in explanation.perlead_spans.items()
             for start, end, weight in spans]
-    return (f"<details><summary>{len(rows)} spans (windows) on {len(explanation.leads)} leads</summary>"
-            + _table(["lead", "start (s)", "end (s)", "weight"], rows) + "</details>")
+    return (f"<div><h5>{len(rows)} spans (windows) on {len(explanation.leads)} leads</h5>"
+            + _table(["lead", "start (s)", "end (s)", "weight"], rows) + "</div>")
+
+
+def _key_line(x: Explanation, rows: pd.DataFrame) -> str:
+    """One line: the model's probability, the first screen's metrics against chance, and the cost."""
+    parts = [f"p = {_fmt(x.probability)}"]
+    row = rows.iloc[0] if len(rows) else pd.Series(dtype=object)
+    for question in QUESTIONS:
+        if _is_number(row.get(question.column)) and not math.isnan(row[question.column]):
+            found = metric(question.column)
+            parts.append(f"{found.label} {value_text(row[question.column], chance_level(row, found))}")
+    parts.append(f"{x.seconds:.2f} s, {x.model_evaluations} model evaluations")
+    return f'<p class="keys">{_e(" · ".join(parts))}</p>'
 
 
 def _method_block(entry: PayloadEntry, metrics: pd.DataFrame, data_root: Path | None) -> str:
-    """One method's explanation of one record: facts, 12-lead figure, spans, metrics."""
+    """One method's explanation of one record: its 12-lead chart, one line of key metrics, and collapsed,
+    its facts, full metrics and spans."""
     title = f'<h4 id="{_anchor(entry.class_code, entry.record, entry.method)}">{_e(entry.method)}</h4>'
     x = entry.explanation
     if x is None:
         return f'{title}<p class="error">{_e(entry.error)}</p>'
-    facts = [("label", x.method_label), ("model probability", _fmt(x.probability)),
-             ("top leads", _fmt(x.top5_leads) or MISSING), ("seed", _fmt(x.seed)),
-             ("model evaluations", x.model_evaluations), ("seconds", f"{x.seconds:.2f}")]
+    rows = _metric_rows(metrics, x, entry.class_code)
+    facts = [("label", x.method_label), ("top leads", _fmt(x.top5_leads) or MISSING), ("seed", _fmt(x.seed))]
     facts_html = "".join(f"<span><b>{_e(k)}:</b> {_e(v)}</span>" for k, v in facts)
     figure = _figure(lambda: plot_from_payload(x, topk=5, data_root=data_root, preview_points=PREVIEW_POINTS),
                      f"{entry.record} / {entry.class_code} / {entry.method}")
-    return (f'{title}<div class="facts">{facts_html}</div>{figure}<div class="pair">'
-            f"{_metrics_table(_metric_rows(metrics, x, entry.class_code))}{_spans_table(x)}</div>")
+    return (f"{title}{figure}{_key_line(x, rows)}<details><summary>All metrics and spans</summary>"
+            f'<div class="facts">{facts_html}</div><div class="pair">{_metrics_table(rows)}{_spans_table(x)}'
+            "</div></details>")
+
+
+def _drawn_methods(entries: Sequence[PayloadEntry], metrics: pd.DataFrame) -> set[str]:
+    """The methods record sections draw: every one when the run has no metrics, else those with metrics
+    rows (not, say, the LIME and TimeSHAP parts of a fused run)."""
+    return {e.method for e in entries if metrics.empty or (
+        e.explanation is not None and not _metric_rows(metrics, e.explanation, e.class_code).empty)}
 
 
 def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics: pd.DataFrame,
-                    data_root: Path | None) -> str:
-    """A record explained for one class: a comparison figure when several methods explain it, then each."""
+                    data_root: Path | None, drawn: set[str]) -> str:
+    """A record explained for one class: each drawn method's chart, then the methods not drawn."""
     class_code, record = key
     loaded = [e.explanation for e in group if e.explanation is not None]
     path = loaded[0].mat_path if loaded else ""
     parts = [f'<section class="record" id="{_anchor(class_code, record)}">',
              f"<h3>{_e(record)} · {_e(_class_title(class_code))}</h3>",
              f"<p class=muted>{_e(path)}</p>"]
-    if len(loaded) > 1:
-        parts.append(_figure(
-            lambda: plot_comparison(loaded, data_root=data_root, preview_points=PREVIEW_POINTS),
-            f"the method comparison of {record}"))
-    parts.extend(_method_block(entry, metrics, data_root) for entry in group)
+    parts.extend(_method_block(entry, metrics, data_root) for entry in group if entry.method in drawn)
+    skipped = [entry.method for entry in group if entry.method not in drawn]
+    if skipped:
+        parts.append(f"<p class=muted>Also explained, not evaluated, so not drawn: {_e(', '.join(skipped))}."
+                     "</p>")
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -518,15 +603,16 @@ def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics
 
 def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]], comparison: bool = False,
          localisation: bool = False) -> str:
-    """Links to the comparison and the localisation (when there are), the settings, the metrics and each
-    shown record section, by class."""
-    items = ['<li><a href="#comparison">Method comparison</a></li>'] if comparison else []
+    """Links to the comparison per class and the localisation (when there are), the metrics, each shown
+    record section by class, and the settings."""
+    items = ['<li><a href="#comparison">Method comparison per class</a></li>'] if comparison else []
     items += ['<li><a href="#localisation">Localisation</a></li>'] if localisation else []
-    items += ['<li><a href="#settings">Run settings</a></li>', '<li><a href="#metrics">Metrics</a></li>']
+    items.append('<li><a href="#metrics">Metrics</a></li>')
     for code in dict.fromkeys(code for code, _ in groups):
         links = ", ".join(f'<a href="#{_anchor(code, record)}">{_e(record)}</a>'
                           for c, record in groups if c == code)
         items.append(f"<li>{_e(_class_title(code))}: {links}</li>")
+    items.append('<li><a href="#settings">Run settings</a></li>')
     return f'<nav><h2 id="contents">Contents</h2><ol>{"".join(items)}</ol></nav>'
 
 
@@ -549,15 +635,17 @@ def render_report(run: RunContents, *, max_records: int | None = config.REPORT_M
     groups = _record_groups(run.entries)
     shown = {key: groups[key] for key in shown_sections(list(groups), max_records)}
     root = None if data_root is None else Path(data_root)
+    drawn = _drawn_methods(run.entries, run.metrics)
     compared = run.comparison is not None and not run.comparison.empty
     located = run.localisation is not None and not run.localisation.empty
-    body = [_header(run, len(groups)), _toc(shown, compared, located), _comparison_section(run),
-            _localisation_section(run), _settings_section(run), _summary_section(run),
+    body = [_header(run, len(groups)), _first_screen(run), _toc(shown, compared, located),
+            _comparison_section(run), _localisation_section(run), _summary_section(run),
             '<h2 id="records">Records</h2>',
-            *(_record_section(key, group, run.metrics, root) for key, group in shown.items())]
+            *(_record_section(key, group, run.metrics, root, drawn) for key, group in shown.items())]
     if len(groups) > len(shown):
         body.append(f'<p class="note">{len(groups) - len(shown)} more record &times; class sections not '
                     "shown (raise --max-records to include them).</p>")
+    body.append(_settings_section(run))
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>ecgxai report: {_e(run.run_dir.resolve().name)}</title><style>{_STYLE}</style></head>"

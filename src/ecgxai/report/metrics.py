@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ BOX_METRICS = (
 )
 #: Panel titles: each registered metric's name and direction, and the stability experiment's scores.
 METRIC_TITLES = {
-    **{m.column: f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for m in METRICS},
+    **{m.column: f"{m.label} ({m.direction})" for m in METRICS},
     "spearman": "stability: Spearman",
     "jaccard_at_k": "stability: Jaccard@K",
     "rbo": "stability: rank-biased overlap",
@@ -52,6 +53,25 @@ CURVE_KINDS = {
     "lerf": "LeRF: least relevant deleted first (higher = faithful)",
     "insertion": "insertion: most relevant kept first (higher = faithful)",
 }
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A cost column of a comparison table: its unit, name, and what it measures."""
+
+    column: str
+    unit: str
+    name: str
+    meaning: str
+
+
+#: The costs a comparison table states, preferred first: forward-pass equivalents need the run to have
+#: timed one forward pass.
+COSTS = (
+    Cost("forward_equivalents_per_record", "forward passes", "forward-pass equivalents",
+         "explanation seconds / seconds of one record's forward pass"),
+    Cost("seconds_per_record", "s", "seconds", "explanation seconds (this run timed no forward pass)"),
+)
 BASELINE_LABEL = "random baseline"
 BASELINE_COLOUR = "#9e9e9e"
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -320,10 +340,16 @@ def _draw_metric_bars(ax: Axes, indexed: pd.DataFrame, metric: str, methods: Seq
     ax.grid(axis="y", alpha=0.3)
 
 
+def stated_cost(table: pd.DataFrame) -> Cost:
+    """The first of :data:`COSTS` the table has values of (the first when none)."""
+    return next((c for c in COSTS if c.column in table and table[c.column].notna().any()), COSTS[0])
+
+
 def _draw_cost_bars(ax: Axes, indexed: pd.DataFrame, methods: Sequence[str],
                     colours: Mapping[str, str]) -> None:
-    """Forward-pass equivalents per record of each method over all classes, on a log scale."""
-    costs = [_comparison_value(indexed, m, ALL_CLASSES, "forward_equivalents_per_record") for m in methods]
+    """Each method's cost per record over all classes (:func:`stated_cost`), on a log scale."""
+    cost_of = stated_cost(indexed)
+    costs = [_comparison_value(indexed, m, ALL_CLASSES, cost_of.column) for m in methods]
     shown = [(i, cost) for i, cost in enumerate(costs) if math.isfinite(cost) and cost > 0]
     for i, cost in shown:
         ax.bar(i, cost, 0.8, color=colours[methods[i]])
@@ -333,7 +359,7 @@ def _draw_cost_bars(ax: Axes, indexed: pd.DataFrame, methods: Sequence[str],
     else:
         ax.text(0.5, 0.5, "no cost measured", ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks(range(len(methods)), list(methods), rotation=30, ha="right")
-    ax.set_title("cost: forward-pass equivalents per record (log)", fontsize=10)
+    ax.set_title(f"cost: {cost_of.name} per record (log)", fontsize=10)
     ax.grid(axis="y", alpha=0.3, which="both")
 
 
@@ -346,7 +372,8 @@ def plot_method_comparison(
 ) -> MetricFigure:
     """Small multiples of a comparison table: per metric, one bar per method in each class group
     (``all`` first) with its random baseline dashed across the bar; and one panel of each
-    method's cost in forward-pass equivalents per record (over all classes, log scale).
+    method's cost per record (over all classes, log scale): forward-pass equivalents, or seconds
+    when the run timed no forward pass.
 
     Metrics absent from the table or without a value for any method are left out.
     """
