@@ -25,7 +25,7 @@ from common import ROOT
 from ecgxai.cli.main import main as ecgxai_main
 from ecgxai.evaluate.compare import ALL_CLASSES
 from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE, SCORES
-from ecgxai.evaluate.mask_use import NEUTRALS, mask_use, mask_use_summary
+from ecgxai.evaluate.mask_use import NEUTRALS, REFERENCES, mask_use, mask_use_summary, reference_auroc
 from ecgxai.explain.methods import GRADIENT_METHODS
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.models.loader import load_model
@@ -58,15 +58,32 @@ def checks(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def run_pairs(out: Path) -> list:
+    """The run's benchmark pairs (record and twin), rebuilt from their seeds."""
+    records = pd.read_csv(out / "records" / "benchmark.csv", dtype={"code": str})
+    return [generate_pair(row.code, int(row.seed), name=row.record) for row in records.itertuples()]
+
+
 def validity(out: Path) -> pd.DataFrame:
     """Mask-use medians per class on the run's own records, for each kind of neutral record."""
-    records = pd.read_csv(out / "records" / "benchmark.csv", dtype={"code": str})
-    pairs = [generate_pair(row.code, int(row.seed), name=row.record) for row in records.itertuples()]
-    classifier = load_model(BENCHMARK_MODEL_PATH)
+    pairs, classifier = run_pairs(out), load_model(BENCHMARK_MODEL_PATH)
     tables = [mask_use_summary(mask_use(classifier, pairs, kind)).assign(neutral=kind) for kind in NEUTRALS]
     found = pd.concat(tables, ignore_index=True)
     found.insert(0, "class", found.pop("code").map(BENCHMARK_NAMES))
     return found
+
+
+def reference_section(out: Path) -> str:
+    """Mean gt_auroc per class of Integrated Gradients from the zero input and from the twin (oracle)."""
+    found = reference_auroc(load_model(BENCHMARK_MODEL_PATH), run_pairs(out))
+    means = found.groupby("code", sort=False)[list(REFERENCES)].mean()
+    means.loc[ALL_CLASSES] = means.mean()
+    means.index = [BENCHMARK_NAMES.get(code, code) for code in means.index]
+    return ("## Masks or methods? Integrated Gradients from the zero input and from the twin\n\n"
+            "The same records, Integrated Gradients (16 steps, class logit) from its default reference, "
+            "the all-zero input, and from the record's own twin, an oracle reference no explainer is "
+            "given (diagnostic only). Mean gt_auroc per class; `all`: mean over classes.\n\n"
+            + means.round(3).rename_axis("class").reset_index().to_markdown(index=False))
 
 
 def write_report(args: argparse.Namespace, runtime: float) -> str:
@@ -109,6 +126,7 @@ def write_report(args: argparse.Namespace, runtime: float) -> str:
         "replaced by the neutral record's. Neutral `sibling`: another person on the record's beat times; "
         "`other`: the next record's twin (unrelated beat times).\n\n"
         + validity(args.out).round(3).to_markdown(index=False),
+        reference_section(args.out),
     ]
     return "\n\n".join(sections) + "\n"
 
