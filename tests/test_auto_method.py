@@ -1,5 +1,5 @@
-"""``auto`` picks by what the model allows: cell occlusion where perturbations run incrementally,
-the best gradient method for other models with gradients, cell occlusion for a black box."""
+"""``auto`` picks by what the model allows: cell occlusion where perturbations run incrementally within
+the budget, the best gradient method for other models with gradients, cell occlusion for a black box."""
 
 from __future__ import annotations
 
@@ -7,16 +7,43 @@ import numpy as np
 import pytest
 
 import ecgxai
-from ecgxai.explain.methods import AUTO, AUTO_CHOICE, CELL_OCCLUSION, model_kind, resolve_method
+from ecgxai.explain.methods import (
+    AUTO,
+    AUTO_BUDGET,
+    AUTO_CHOICE,
+    CELL_OCCLUSION,
+    cell_occlusion_cost,
+    model_kind,
+    resolve_method,
+)
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 
 T, L = 1000, 12
 
 
 @pytest.mark.keras
-def test_a_model_with_an_incremental_engine_gets_cell_occlusion():
+@pytest.mark.parametrize(("window_cost", "kind"), [(0.01, "incremental"), (1.0, "gradients")])
+def test_cell_occlusion_only_where_the_engine_keeps_it_within_budget(monkeypatch, window_cost, kind):
     model = ecgxai.load_model(DEMO_MODEL_PATH)
-    assert model_kind(model) == "incremental"
+    monkeypatch.setattr(model.incremental(), "window_cost", lambda width: window_cost)
+    cells = 12 * 100  # 5000 samples at 500 Hz in 0.1 s cells, every lead
+    assert cell_occlusion_cost(model) == pytest.approx(cells * window_cost)
+    assert (cell_occlusion_cost(model) <= AUTO_BUDGET) == (kind == "incremental")
+    assert model_kind(model) == kind and resolve_method(AUTO, model)[0] == AUTO_CHOICE[kind][0]
+
+
+@pytest.mark.keras
+def test_the_engine_measures_a_window_once():
+    engine = ecgxai.load_model(DEMO_MODEL_PATH).incremental()
+    first = engine.window_cost(50)
+    assert np.isfinite(first) and first > 0
+    assert engine.window_cost(50) == first  # cached: a second measurement would differ
+
+
+@pytest.mark.keras
+def test_your_settings_win_over_autos(monkeypatch):
+    model = ecgxai.load_model(DEMO_MODEL_PATH)
+    monkeypatch.setattr(model.incremental(), "window_cost", lambda width: 0.01)
     assert resolve_method(AUTO, model) == CELL_OCCLUSION
     method, params = resolve_method(AUTO, model, {"window_sec": 0.2, "event_kind": "uniform"})
     assert method == "occlusion"

@@ -120,6 +120,7 @@ class IncrementalForward:
         self.stride = split.reach.stride
         self.split = split.split
         self._bases: OrderedDict[bytes, _BaseMaps] = OrderedDict()
+        self._window_costs: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return (f"IncrementalForward(split={self.split!r}, receptive_field={self.receptive_field}, "
@@ -138,6 +139,32 @@ class IncrementalForward:
         counter.forward_batches += batches
         counter.model_seconds += time.perf_counter() - started
         return out
+
+    def window_cost(self, width: int, n: int = 16) -> float:
+        """Measured time of one input that differs from its base in a ``width``-sample window, through
+        this engine, in full forward passes (best of two runs after a warm-up; cached per width).
+
+        Small networks pay per call more than per sample, so the saving the crops promise on paper
+        may not arrive; callers weigh a method's real cost with this."""
+        if width not in self._window_costs:
+            self._window_costs[width] = self._measured_cost(int(width), int(n))
+        return self._window_costs[width]
+
+    def _measured_cost(self, width: int, n: int) -> float:
+        total, n_leads = self.classifier.input_shape
+        width = min(max(width, 1), total)
+        rng = np.random.default_rng(0)
+        base = rng.normal(0, 500.0 if self.classifier.units == "adc" else 1.0, (total, n_leads))
+        base = base.astype(np.float32)
+        starts = np.linspace(0, total - width, n).astype(np.int64)
+        windows = np.stack([starts, starts + width], axis=1)
+        batch = np.repeat(base[None], n, axis=0)
+        for m, (a, b) in enumerate(windows.tolist()):
+            batch[m, a:b] = 0.0
+        local = _best_seconds(lambda: self._raw(base, batch, windows), repeats=3)
+        full = _best_seconds(lambda: self.classifier._forward(batch), repeats=3)
+        self._bases.clear()
+        return local / full
 
     def clear_cache(self) -> None:
         """Forget the cached base feature maps (needed after changing the model's weights)."""
@@ -278,6 +305,16 @@ class IncrementalForward:
                 if error > FEATURE_TOLERANCE * max(float(np.abs(full[row]).max()), 1e-30):
                     raise NotIncrementalError(f"self-check failed: window {tuple(windows[row].tolist())} "
                                               f"changes the feature map beyond the reach {self.parts.reach}")
+
+
+def _best_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Shortest of ``repeats`` timings of ``run`` (the first also warms caches and traces)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times[1:] or times)
 
 
 def crop_lengths(needed: np.ndarray, stride: int, total: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.explain.methods.base import Explainer, ExplainInput, GradientExplainer, PerturbationExplainer
 from ecgxai.explain.methods.gradcam import GradCam
@@ -67,23 +68,45 @@ def get_explainer(name: str) -> type[Explainer]:
 AUTO = "auto"
 #: Occlusion of every lead x 0.1 s cell alone, the whole map kept.
 CELL_OCCLUSION: tuple[str, dict[str, Any]] = ("occlusion", {"hierarchy": "flat", "window_sec": 0.1})
-#: What ``auto`` picks per kind of model, from the method comparison on the reference ResNet and
-#: records (benchmarks/results/compare-reference.md: mean MoRF of each method's whole map against its
-#: random map; cost in forward-pass equivalents from benchmarks/results/explain.md): occlusion of
-#: every cell ranks best and costs about 54 forward-pass equivalents on a model whose perturbations
-#: run incrementally; without that, the best gradient method within 64 forward-pass equivalents
-#: for a model with gradients, and the best perturbation method for a black box.
+#: What ``auto`` picks per kind of model, from the method comparisons (benchmarks/results/: mean MoRF
+#: of each method's whole map against its random map, cost in forward-pass equivalents). On the
+#: reference ResNet (compare-reference.md) occlusion of every cell ranks best and costs about 54
+#: forward-pass equivalents where its perturbations run incrementally; on the small benchmark CNN
+#: (compare-synthetic.md) the engine cannot save its per-call cost (occlusion: 327) and Integrated
+#: Gradients ranks best at 41. So: occlusion of every cell where the engine keeps it within
+#: :data:`AUTO_BUDGET` forward passes, else the best gradient method for a model with gradients,
+#: else (a black box) occlusion of every cell.
 AUTO_CHOICE: dict[str, tuple[str, dict[str, Any]]] = {
     "incremental": CELL_OCCLUSION,
     "gradients": ("ig", {}),
     "black box": CELL_OCCLUSION,
 }
+#: Forward-pass equivalents per record that ``auto`` allows cell occlusion on an incremental model:
+#: five times Integrated Gradients' ~40. Measured: the reference ResNet about 58, the benchmark CNN
+#: about 870, so the choice does not hinge on timing noise.
+AUTO_BUDGET = 200.0
+
+
+def cell_occlusion_cost(classifier: Classifier) -> float | None:
+    """Forward-pass equivalents cell occlusion costs on ``classifier`` through its incremental engine,
+    measured (:meth:`~ecgxai.models.incremental.IncrementalForward.window_cost`); None without one."""
+    engine = classifier.incremental()
+    if engine is None:
+        return None
+    _, settings = CELL_OCCLUSION
+    fs = classifier.fs or config.FALLBACK_FS  # a model that states no rate: the Challenge's 500 Hz
+    width = max(1, round(settings["window_sec"] * fs))
+    cells = classifier.n_leads * -(-classifier.input_length // width)
+    return cells * engine.window_cost(width)
 
 
 def model_kind(classifier: Classifier) -> str:
     """The key of :data:`AUTO_CHOICE` for ``classifier``: how cheaply it can be explained."""
-    if classifier.incremental() is not None:
-        return "incremental"
+    cost = cell_occlusion_cost(classifier)
+    if cost is not None:
+        log.info("cell occlusion through the incremental engine: about %.0f forward-pass equivalents", cost)
+        if cost <= AUTO_BUDGET or not classifier.differentiable:
+            return "incremental"
     return "gradients" if classifier.differentiable else "black box"
 
 
@@ -101,7 +124,7 @@ def resolve_method(method: str, classifier: Classifier,
     return chosen, {**settings, **params}
 
 
-__all__ = ["AUTO", "AUTO_CHOICE", "CAPTUM_PREFIX", "CELL_OCCLUSION", "EXPLAINERS", "GRADIENT_METHODS",
-           "METHODS", "METHOD_LABELS", "PERTURBATION_METHODS", "ExplainInput", "Explainer",
-           "GradientExplainer", "PerturbationExplainer", "get_explainer", "is_method", "model_kind",
-           "resolve_method"]
+__all__ = ["AUTO", "AUTO_BUDGET", "AUTO_CHOICE", "CAPTUM_PREFIX", "CELL_OCCLUSION", "EXPLAINERS",
+           "GRADIENT_METHODS", "METHODS", "METHOD_LABELS", "PERTURBATION_METHODS", "ExplainInput",
+           "Explainer", "GradientExplainer", "PerturbationExplainer", "cell_occlusion_cost", "get_explainer",
+           "is_method", "model_kind", "resolve_method"]
