@@ -58,7 +58,7 @@ from ecgxai.io.files import write_table
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.io.records import signal_file_of
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
-from ecgxai.report.metrics import save_method_comparison
+from ecgxai.report.comparison import save_method_comparison
 from ecgxai.synth import generate_localisation_benchmark
 
 DEFAULT_PER_CLASS = {"reference": 10, "synthetic": 5}

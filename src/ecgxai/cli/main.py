@@ -371,7 +371,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Every method on the same records: payloads, metrics, the comparison table and its figure."""
     from ecgxai.evaluate.compare import COMPARISON_TABLE, compare_methods, key_columns
-    from ecgxai.report.metrics import save_method_comparison
+    from ecgxai.report.comparison import save_method_comparison
 
     execution = _execution(args)
     items, inputs = _work_items(args)
@@ -430,8 +430,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_localisation(args: argparse.Namespace) -> int:
     """The localisation benchmark: records with exact masks, every method, one table and figure."""
     from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE, run_localisation
+    from ecgxai.report.comparison import save_localisation_figure
     from ecgxai.report.html import build_report
-    from ecgxai.report.metrics import save_localisation_figure
     from ecgxai.synth.benchmark import BENCHMARK_CODES
 
     result = run_localisation(args.out, args.n_per_class, args.seed, methods=args.methods, model=args.model,

@@ -14,7 +14,7 @@ where they stopped), times the model's forward pass once, and writes:
   record and class, with the explanation's seconds and model evaluations);
 * a ``compare`` section in ``OUT/run.json``.
 
-The figure (:func:`ecgxai.report.metrics.plot_method_comparison`, saved as
+The figure (:func:`ecgxai.report.comparison.plot_method_comparison`, saved as
 ``OUT/comparison.svg``) is drawn by the caller, as ``report`` depends on ``evaluate``.
 """
 

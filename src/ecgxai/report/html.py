@@ -44,8 +44,8 @@ from ecgxai.io.classes import class_name
 from ecgxai.io.files import atomic_output, read_table
 from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
 from ecgxai.report import plot_from_payload, plot_metric_boxes
+from ecgxai.report.comparison import plot_localisation, plot_method_comparison
 from ecgxai.report.figure import ReportFigure
-from ecgxai.report.metrics import plot_localisation, plot_method_comparison
 from ecgxai.report.summary import (
     HEADER,
     QUESTIONS,

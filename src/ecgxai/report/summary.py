@@ -19,7 +19,7 @@ import pandas as pd
 from ecgxai.evaluate.compare import ALL_CLASSES
 from ecgxai.evaluate.context import Metric
 from ecgxai.evaluate.metrics import RANKING_METRICS, metric
-from ecgxai.report.metrics import stated_cost
+from ecgxai.report.comparison import stated_cost
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def cost_text(value: float) -> str:
 
 
 def cost_row(rows: pd.DataFrame) -> list[str] | None:
-    """Each method's cost per record (:func:`~ecgxai.report.metrics.stated_cost`) and model evaluations."""
+    """Each method's cost per record (:func:`~ecgxai.report.comparison.stated_cost`) and model evaluations."""
     cost = stated_cost(rows)
     costs = rows[cost.column].dropna() if cost.column in rows else pd.Series(dtype=float)
     if costs.empty:
