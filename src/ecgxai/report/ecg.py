@@ -12,6 +12,9 @@ lead's panel: one cell per segment of the map (per :data:`BAND_BIN_SEC` of sampl
 sample-level map), red for the class and blue against, opacity by ``|value|`` relative to the
 map's cells (full at their 98th percentile), so it shows on which beats and waves of every lead
 the evidence lies, not only the top spans. Band cells are marked ``class="ecgxai-band"``.
+
+About 480 lines on purpose: the two figures (one explanation, several of one record) share the chart
+class, the shading and the layout helpers; split, each half would import the other's private parts.
 """
 
 from __future__ import annotations
