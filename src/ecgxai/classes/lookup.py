@@ -102,7 +102,8 @@ def fusion_weights_for(code: str | int) -> tuple[float, float]:
 
 def synth_recipe(code: str | int) -> SynthRecipe:
     """How the generator plants ``code``; UnknownClassError lists the supported codes otherwise."""
-    recipe = _BY_CODE[str(code)].synth if str(code) in _BY_CODE else None
+    entry = _BY_CODE.get(str(code).strip())
+    recipe = None if entry is None else entry.synth
     if recipe is None:
         raise UnknownClassError(f"{code!r} cannot be synthesised; supported codes: {', '.join(SYNTH_CODES)}")
     return recipe

@@ -3,7 +3,9 @@
 ``SCORED_CLASSES`` follows ``dx_mapping_scored.csv`` of the PhysioNet/CinC Challenge 2020/2021
 (same order, which is also the reference model's output order). Each entry carries its
 evaluation region (:mod:`ecgxai.classes.regions`), its explanation defaults (``None`` or empty:
-the toolkit-wide default) and, for the classes the generator plants, its synthesis recipe.
+the toolkit-wide default) and, for the classes the generator plants, its synthesis recipe, whose
+ranges keep a margin from the diagnostic thresholds (e.g. sinus tachycardia at 108-140 bpm rather
+than just above 100) so a record's label is never ambiguous to a measuring algorithm.
 """
 
 from __future__ import annotations
@@ -18,11 +20,7 @@ from ecgxai.errors import ConfigurationError
 
 @dataclass(frozen=True)
 class SynthRecipe:
-    """How the generator plants one diagnosis: rhythm, conduction pattern and parameter ranges.
-
-    Ranges keep a margin from the diagnostic thresholds (e.g. sinus tachycardia at 108-140 bpm
-    rather than just above 100) so a record's label is never ambiguous to a measuring algorithm.
-    """
+    """How the generator plants one diagnosis: rhythm, conduction pattern and parameter ranges."""
 
     description: str
     rhythm: str  # "sinus" or "af"
