@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from common import ROOT
 
+from ecgxai.classes import BENCHMARK_CODES, abbreviation
 from ecgxai.cli.main import main as ecgxai_main
 from ecgxai.evaluate.compare import ALL_CLASSES
 from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE, SCORES
@@ -30,7 +31,7 @@ from ecgxai.explain.methods import GRADIENT_METHODS
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
-from ecgxai.synth.benchmark import BENCHMARK_NAMES, NOT_LOCALISABLE, generate_pair
+from ecgxai.synth.benchmark import NOT_LOCALISABLE, generate_pair
 
 
 def per_class_auroc(table: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +39,7 @@ def per_class_auroc(table: pd.DataFrame) -> pd.DataFrame:
     cells = table.assign(cell=[f"{a:.3f} ({r:.3f})" for a, r in zip(table.gt_auroc, table.random_gt_auroc,
                                                                      strict=True)])
     return cells.pivot(index="class", columns="method", values="cell").loc[
-        [*BENCHMARK_NAMES.values(), ALL_CLASSES], list(dict.fromkeys(table.method))].reset_index()
+        [*map(abbreviation, BENCHMARK_CODES), ALL_CLASSES], list(dict.fromkeys(table.method))].reset_index()
 
 
 def checks(table: pd.DataFrame) -> list[str]:
@@ -69,7 +70,7 @@ def validity(out: Path) -> pd.DataFrame:
     pairs, classifier = run_pairs(out), load_model(BENCHMARK_MODEL_PATH)
     tables = [mask_use_summary(mask_use(classifier, pairs, kind)).assign(neutral=kind) for kind in NEUTRALS]
     found = pd.concat(tables, ignore_index=True)
-    found.insert(0, "class", found.pop("code").map(BENCHMARK_NAMES))
+    found.insert(0, "class", found.pop("code").map(abbreviation))
     return found
 
 

@@ -24,13 +24,12 @@ import sys
 import time
 from pathlib import Path
 
+from ecgxai.classes import BENCHMARK_CODES, class_name
 from ecgxai.config import STANDARD_LEADS
 from ecgxai.evaluate.mask_use import NEUTRALS, mask_use, mask_use_summary
-from ecgxai.io.classes import class_name
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH, build_demo_cnn
 from ecgxai.synth import LEVEL_RANGES, benchmark_batch, generate_pair
-from ecgxai.synth.benchmark import BENCHMARK_CODES
 from ecgxai.synth.datasets import record_seed
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before keras is first imported, in train()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgxai.classes import class_name
 from ecgxai.config import STANDARD_LEADS
-from ecgxai.io.classes import class_name
 from ecgxai.models.zoo import DEMO_MODEL_PATH, build_demo_cnn
 from ecgxai.synth import SYNTH_CODES, synthetic_batch
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecgxai.classes import AFIB, IAVB, LBBB, RBBB
 from ecgxai.errors import ConfigurationError
 from ecgxai.io import read_record
 from ecgxai.synth import (
@@ -25,7 +26,6 @@ from ecgxai.synth.benchmark import (
     TERRITORIES,
 )
 from ecgxai.synth.geometry import LEAD_NAMES
-from ecgxai.synth.specs import AFIB, IAVB, LBBB, RBBB
 
 FS = 500
 

@@ -1,4 +1,4 @@
-"""Beat windows, the original toolkit's R-peak detector and the class registry of the evaluation."""
+"""Beat windows and the original toolkit's R-peak detector, checked against the reference results."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from ecgxai import config, preprocess_for_model, read_record
-from ecgxai.errors import ConfigurationError, UnknownClassError
-from ecgxai.evaluate.registry import REGISTRY, RegistryEntry, registry_entry
+from ecgxai.classes import AFIB, RBBB, evaluation_region
+from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.tokens import token_count
-from ecgxai.io.classes import AF_CODE, EQUIVALENT_CODES, SCORED_CODES, SINUS_RHYTHM_CODE
 from ecgxai.signal.peaks_original import detect_r_peaks_original
 from ecgxai.signal.windows import (
     DEFAULT_HR_BPM,
@@ -27,7 +26,6 @@ from ecgxai.signal.windows import (
 )
 
 FS = 500.0
-RBBB = "59118001"
 R_TIMES = [1.0, 2.0]
 
 
@@ -82,10 +80,10 @@ def test_qrs_term_is_longer_for_conduction_delays(code):
 
 
 def test_qrs_term_is_standard_for_af_and_no_class():
-    assert beat_windows(R_TIMES, 70.0, "qrs_term", AF_CODE) == _approx([(1.04, 1.16), (2.04, 2.16)])
+    assert beat_windows(R_TIMES, 70.0, "qrs_term", AFIB) == _approx([(1.04, 1.16), (2.04, 2.16)])
     assert beat_windows(R_TIMES, 70.0, "qrs_term", None) == _approx([(1.04, 1.16), (2.04, 2.16)])
     # only qrs_term is class dependent
-    assert beat_windows(R_TIMES, 70.0, "qrs", RBBB) == beat_windows(R_TIMES, 70.0, "qrs", AF_CODE)
+    assert beat_windows(R_TIMES, 70.0, "qrs", RBBB) == beat_windows(R_TIMES, 70.0, "qrs", AFIB)
 
 
 def test_windows_are_clipped_to_the_record():
@@ -215,56 +213,6 @@ def test_detector_on_degenerate_signals():
     assert context.n_beats == 0 and context.hr_bpm == 70.0 and context.duration_sec == 0.0
 
 
-# --- registry ----------------------------------------------------------------------------------------
-
-
-def test_registry_covers_the_scored_classes():
-    assert set(REGISTRY) == set(SCORED_CODES)
-    assert len(REGISTRY) == 27
-    for code, entry in REGISTRY.items():
-        assert isinstance(entry, RegistryEntry)
-        assert registry_entry(code) is entry
-        assert set(entry.strict_leads) <= set(entry.lenient_leads), code
-        assert entry.lenient_leads[: len(entry.strict_leads)] == entry.strict_leads, code
-        assert set(entry.lenient_leads) <= set(config.STANDARD_LEADS), code
-        assert entry.windows and set(entry.windows) <= set(WINDOW_TYPES), code
-        assert entry.source.strip(), code
-
-
-def test_registry_reference_entries_are_the_originals():
-    af = registry_entry(AF_CODE)
-    assert af.strict_leads == ("II", "V1")
-    assert af.lenient_leads == ("II", "V1", "V2", "aVF", "I", "V5", "V6", "aVR")
-    assert af.windows == ("beat",)
-    sinus = registry_entry(SINUS_RHYTHM_CODE)
-    assert sinus.strict_leads == ("II", "V1")
-    assert sinus.lenient_leads == ("II", "V1", "I", "aVF", "V2")
-    assert sinus.windows == ("pre",)
-
-
-def test_registry_equivalents_and_unknown_codes():
-    for a, b in EQUIVALENT_CODES:
-        assert registry_entry(a) == registry_entry(b)
-    assert registry_entry(int(AF_CODE)) is registry_entry(AF_CODE)
-    for bad in ("12345", "", "sinus"):
-        with pytest.raises(UnknownClassError, match=repr(bad)):
-            registry_entry(bad)
-    with pytest.raises(ConfigurationError):
-        RegistryEntry(("II",), ("V1",), ("beat",), "x")  # strict not in lenient
-    with pytest.raises(ConfigurationError):
-        RegistryEntry(("II",), ("II", "V7"), ("beat",), "x")
-    with pytest.raises(ConfigurationError):
-        RegistryEntry(("II",), ("II",), ("d_qrs",), "x")
-
-
-def test_registry_clinical_lead_choices():
-    assert registry_entry(RBBB).strict_leads == ("V1", "V2")
-    assert {"I", "aVL", "V5", "V6"} <= set(registry_entry(RBBB).lenient_leads)
-    assert set(registry_entry("164909002").strict_leads) == {"I", "aVL", "V5", "V6"}
-    assert registry_entry("10370003").windows[0] == "pace"
-    assert set(registry_entry("251146004").lenient_leads) == set(config.STANDARD_LEADS)
-
-
 # --- the reference records -------------------------------------------------------------------------
 
 
@@ -308,11 +256,11 @@ def test_reference_token_counts_match_the_original(reference_dir, seed_rows, ful
     matched = []
     for row in seed_rows:
         context = full_contexts[row["record"]]
-        entry = registry_entry(row["meta_code"])
-        assert entry.windows in (("beat",), ("pre",))
+        region = evaluation_region(row["meta_code"])
+        assert region.windows in (("beat",), ("pre",))
         n_tokens = int(row["n_tokens"])
-        counted = 12 * sum(len(context.windows(kind, row["meta_code"])) for kind in entry.windows)
-        assert counted == token_count(context, entry.windows)
+        counted = 12 * sum(len(context.windows(kind, row["meta_code"])) for kind in region.windows)
+        assert counted == token_count(context, region.windows)
         matched.append(counted == n_tokens)
     assert sum(matched) == 70, [row["record"] for row, ok in zip(seed_rows, matched, strict=True) if not ok]
     hr01383 = full_contexts["HR01383"]
@@ -374,17 +322,17 @@ def test_reference_window_positions_reproduce_the_original_attauc(reference_dir,
     matched = 0
     for row in seed_rows:
         code, context = row["meta_code"], full_contexts[row["record"]]
-        entry = registry_entry(code)
+        region = evaluation_region(code)
         spans = payloads[code][row["record"]]["perlead_spans"]
         spans = ast.literal_eval(spans) if isinstance(spans, str) else spans
-        windows = np.array([w for kind in entry.windows for w in context.windows(kind, code)]).reshape(-1, 2)
+        windows = np.array([w for kind in region.windows for w in context.windows(kind, code)]).reshape(-1, 2)
         scores, strict, lenient = [], [], []
         for lead in config.STANDARD_LEADS:
             s = np.asarray(spans.get(lead, []), dtype=float).reshape(-1, 3)
             overlap = np.minimum(windows[:, 1:2], s[None, :, 1]) - np.maximum(windows[:, 0:1], s[None, :, 0])
             scores.append(np.clip(overlap, 0, None) @ np.abs(s[:, 2]))
-            strict.append(np.full(len(windows), lead in entry.strict_leads))
-            lenient.append(np.full(len(windows), lead in entry.lenient_leads))
+            strict.append(np.full(len(windows), lead in region.strict_leads))
+            lenient.append(np.full(len(windows), lead in region.lenient_leads))
         scores = np.concatenate(scores)
         matched += (
             auc(scores, np.concatenate(strict)) == pytest.approx(float(row["strict_attauc"]), abs=1e-9)

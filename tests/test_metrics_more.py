@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import ecgxai
+from ecgxai.classes import RBBB
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.correlation import (
     CORRELATION_SUBSETS,
@@ -49,7 +50,6 @@ from ecgxai.io.records import read_record
 from ecgxai.models import load_model
 from ecgxai.models.zoo import DEMO_MODEL_PATH
 from ecgxai.synth import generate_dataset, mask_path
-from ecgxai.synth.specs import RBBB
 
 # --- pointing game, relevance mass and rank accuracy -------------------------------------------
 

@@ -13,6 +13,7 @@ import pytest
 from scipy.special import expit
 
 import ecgxai
+from ecgxai.classes import SCORED_CODES
 from ecgxai.errors import (
     ConfigurationError,
     ModelLoadError,
@@ -20,7 +21,6 @@ from ecgxai.errors import (
     NotDifferentiableError,
     UnsafeModelError,
 )
-from ecgxai.io.classes import SCORED_CODES
 
 try:
     import keras

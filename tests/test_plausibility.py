@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from ecgxai.classes import EvaluationRegion
 from ecgxai.evaluate.plausibility import att_auc, blend_prior, f1_half_max, precision_at_k
-from ecgxai.evaluate.registry import RegistryEntry
 from ecgxai.evaluate.tokens import make_tokens
 from ecgxai.explain.relevance import span_mass
 from ecgxai.signal.windows import BeatContext
@@ -56,10 +56,10 @@ def test_span_mass_sums_duration_times_abs_weight():
 
 def test_tokens_are_every_lead_times_every_beat_window():
     context = BeatContext(fs=500.0, duration_sec=3.0, r_peaks=np.array([500, 1000]), hr_bpm=60.0)
-    entry = RegistryEntry(strict_leads=("II",), lenient_leads=("II", "V1"), windows=("beat",),
+    region = EvaluationRegion(strict_leads=("II",), lenient_leads=("II", "V1"), windows=("beat",),
                           source="test")
     spans = {"II": [(0.8, 1.0, 0.5)], "V1": [(1.5, 2.5, -1.0)]}
-    tokens = make_tokens(spans, context, entry, ["I", "II", "V1"], class_code="164889003")
+    tokens = make_tokens(spans, context, region, ["I", "II", "V1"], class_code="164889003")
     assert len(tokens) == 3 * 2
     # beat windows [r-0.30, r+0.40]: [0.7, 1.4] and [1.7, 2.4]
     ii = tokens[tokens.lead == "II"]
@@ -73,8 +73,8 @@ def test_tokens_are_every_lead_times_every_beat_window():
 
 def test_given_windows_replace_the_fixed_ones():
     context = BeatContext(fs=500.0, duration_sec=3.0, r_peaks=np.array([500, 1000]), hr_bpm=60.0)
-    entry = RegistryEntry(strict_leads=("II",), lenient_leads=("II",), windows=("beat",), source="test")
-    tokens = make_tokens({"II": [(0.0, 3.0, 2.0)]}, context, entry, ["II"], window_types=["d_qrs"],
+    region = EvaluationRegion(strict_leads=("II",), lenient_leads=("II",), windows=("beat",), source="test")
+    tokens = make_tokens({"II": [(0.0, 3.0, 2.0)]}, context, region, ["II"], window_types=["d_qrs"],
                          given_windows={"d_qrs": [(0.95, 1.05), (1.9, 2.0), (2.5, 2.6)]})
     assert list(tokens.window) == ["d_qrs"] * 3 and list(tokens.beat) == [0, 1, 2]
     np.testing.assert_allclose(tokens.score, [0.2, 0.2, 0.2])

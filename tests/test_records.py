@@ -15,13 +15,9 @@ import wfdb
 
 import ecgxai
 from ecgxai import config
+from ecgxai.classes import AFIB, NSR
 from ecgxai.config import STANDARD_LEADS
 from ecgxai.errors import ConfigurationError, RecordNotFoundError, UnknownClassError
-from ecgxai.io.classes import (
-    AF_CODE,
-    SINUS_RHYTHM_CODE,
-    scored_classes_from_csv,
-)
 from ecgxai.io.records import Record
 
 # --- independent reading of the reference files ------------------------------------------------
@@ -482,8 +478,8 @@ def test_build_y_true_from_labels(reference_dir: Path, records_dir: Path) -> Non
     for row, label in zip(y, labels, strict=True):
         scored = [c for c in label.split(",") if c in classes]
         assert sorted(np.flatnonzero(row)) == sorted(classes.index(c) for c in scored)
-    assert y[:, classes.index(AF_CODE)].sum() >= 30
-    assert y[:, classes.index(SINUS_RHYTHM_CODE)].sum() >= 30
+    assert y[:, classes.index(AFIB)].sum() >= 30
+    assert y[:, classes.index(NSR)].sum() >= 30
 
 
 def test_build_y_true_ignores_unscored_codes_in_class_order() -> None:
@@ -502,16 +498,7 @@ def test_build_y_true_unknown_error_names_the_code() -> None:
                                         unknown="error")
 
 
-# --- class registry ---------------------------------------------------------------------------
-
-
-def test_scored_classes_match_the_challenge_csv(reference_dir: Path) -> None:
-    from_csv = scored_classes_from_csv(reference_dir / "dx_mapping_scored.csv")
-    assert len(from_csv) == 27
-    assert from_csv == ecgxai.SCORED_CLASSES
-    assert [(c.code, c.name, c.abbreviation) for c in ecgxai.SCORED_CLASSES] == [
-        (c.code, c.name, c.abbreviation) for c in from_csv]
-    assert tuple(c.code for c in from_csv) == ecgxai.SCORED_CODES
+# --- class lists ------------------------------------------------------------------------------
 
 
 def test_class_lists_agree_across_file_formats(reference_dir: Path) -> None:

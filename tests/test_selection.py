@@ -15,8 +15,8 @@ import pytest
 
 import ecgxai
 import ecgxai.selection
+from ecgxai.classes import make_target_meta
 from ecgxai.errors import UnknownClassError
-from ecgxai.io.classes import make_target_meta
 
 AF, SR = "164889003", "426783006"
 REQUIRED_COLUMNS = {"group_class", "filename", "sel_idx", "duration_sec", "prob_meta"}

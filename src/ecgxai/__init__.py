@@ -11,11 +11,9 @@ import importlib
 from typing import Any
 
 from ecgxai import errors
+from ecgxai.classes import SCORED_CLASSES, SCORED_CODES, TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.config import MAXLEN, RANDOM_SEED
 from ecgxai.io import (
-    SCORED_CLASSES,
-    SCORED_CODES,
-    TARGET_META,
     Record,
     build_y_true_from_labels,
     find_records,
@@ -23,11 +21,9 @@ from ecgxai.io import (
     index_records,
     load_class_names,
     load_mat_TF,
-    make_target_meta,
     preprocess_for_model,
     read_record,
     to_model_input,
-    validate_target_meta,
 )
 from ecgxai.models import (
     ARCHITECTURES,

@@ -49,6 +49,9 @@ CHALLENGE_LEAD_SETS: dict[int, tuple[str, ...]] = {
     2: ("I", "II"),
 }
 
+#: Fixed beat-window types, relative to each R-peak (their offsets: :mod:`ecgxai.signal.windows`).
+WINDOW_TYPES: tuple[str, ...] = ("pre", "qrs_on", "qrs", "qrs_term", "stt", "tlate", "pace", "beat")
+
 #: Record x class sections an HTML report draws by default: each adds, per method, a 12-lead
 #: chart of ~0.23 MB that takes ~3 s to rasterise (the metric summaries always cover every record).
 REPORT_MAX_RECORDS: int = 20

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ecgxai import config
+from ecgxai.classes import make_target_meta
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.compare import measure_forward, per_record_rows
 from ecgxai.evaluate.localisation_benchmark import write_localisation
@@ -28,7 +29,6 @@ from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
 from ecgxai.explain.methods import AUTO, resolve_method
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.runs import items_from_selection, run_explanations
-from ecgxai.io.classes import make_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, index_records
 from ecgxai.io.files import write_table
 from ecgxai.io.manifest import file_sha256, update_manifest

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ecgxai import config
+from ecgxai.classes import TARGET_META, validate_target_meta
 from ecgxai.errors import ConfigurationError, ECGXAIError
-from ecgxai.io.classes import TARGET_META, validate_target_meta
 from ecgxai.io.files import write_json_atomic
 from ecgxai.io.records import record_base, record_duration
 

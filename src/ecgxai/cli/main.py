@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from ecgxai import config
+from ecgxai.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.evaluate.faithfulness import RANKING_SCALES
 from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, model_kind, resolve_method
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
-from ecgxai.io.classes import TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
 from ecgxai.io.manifest import file_sha256, update_manifest

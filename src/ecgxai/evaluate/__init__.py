@@ -1,5 +1,8 @@
-"""Evaluation: class registry, tokens, plausibility, faithfulness, stability, sanity, the evaluator."""
+"""Evaluation: tokens, plausibility, faithfulness, stability, sanity, the evaluator."""
 
+from ecgxai.classes import EVALUATION_REGIONS as REGISTRY
+from ecgxai.classes import EvaluationRegion as RegistryEntry
+from ecgxai.classes import evaluation_region as registry_entry
 from ecgxai.evaluate.compare import Comparison, compare_methods, comparison_table
 from ecgxai.evaluate.evaluator import (
     METRIC_COLUMNS,
@@ -8,7 +11,6 @@ from ecgxai.evaluate.evaluator import (
     summarise_metrics,
 )
 from ecgxai.evaluate.external import evaluate_attribution
-from ecgxai.evaluate.registry import REGISTRY, RegistryEntry, registry_entry
 from ecgxai.evaluate.sanity import model_randomisation_check
 from ecgxai.evaluate.stability import run_extra_beat_stability_experiment
 

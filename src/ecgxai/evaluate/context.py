@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ecgxai.evaluate.registry import RegistryEntry
+from ecgxai.classes import EvaluationRegion
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import Relevance
 from ecgxai.explain.settings import derive_seed
@@ -90,7 +90,7 @@ class MetricContext:
     relevance: Relevance
     random_relevance: Relevance
     beats: BeatContext
-    entry: RegistryEntry
+    region: EvaluationRegion
     tokens: pd.DataFrame
     shown: float
     mask: np.ndarray | None

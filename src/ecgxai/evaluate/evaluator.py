@@ -4,7 +4,7 @@ Per payload: the record is read and turned into model input exactly as for predi
 payload's stretch, resampled to the model's rate); the explanation is read as relevance (its
 whole attribution map, or its spans when it has none: the original toolkit's payloads are
 scored exactly as before); R-peaks and heart rate come from the original toolkit's detector on
-the whole record at its own rate; tokens are built from the class's registry entry; then every
+the whole record at its own rate; tokens are built from the class's evaluation region; then every
 metric family of :data:`~ecgxai.evaluate.metrics.FAMILIES` fills its columns: plausibility
 (strict/lenient AttAUC, F1, Precision@K, and against delineated waves), the original's targeted
 deletion, MoRF/LeRF/insertion, faithfulness correlation and ROAD, and on records with a planted
@@ -33,18 +33,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ecgxai.classes import SCORED_CLASSES, class_name, evaluation_region
 from ecgxai.errors import ECGXAIError, UnknownClassError
 from ecgxai.evaluate.context import MetricContext, MetricFamily
 from ecgxai.evaluate.faithfulness import SATURATION
 from ecgxai.evaluate.localisation import mask_on_input, planted_mask
 from ecgxai.evaluate.metrics import COST_COLUMNS, EXTRA_METRICS, FAMILIES, check_extra_metrics
 from ecgxai.evaluate.plausibility import blend_prior
-from ecgxai.evaluate.registry import registry_entry
 from ecgxai.evaluate.tokens import make_tokens
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.relevance import Relevance, random_like, relevance_of, resolution_key
 from ecgxai.explain.settings import derive_seed
-from ecgxai.io.classes import SCORED_CLASSES, class_name
 from ecgxai.io.records import read_record, resolve_record_path
 from ecgxai.models.base import Classifier
 from ecgxai.models.inputs import classifier_input
@@ -117,9 +116,9 @@ def metric_context(explanation: Explanation, classifier: Classifier, *, use_prio
     leads = tuple(signal.lead_names)
     shown = signal.end_sec - signal.start_sec
     relevance = relevance_of(explanation, leads, len(signal.x), signal.fs)
-    entry = registry_entry(code)
+    region = evaluation_region(code)
     beats = record_beat_context(record)  # beats over the whole recording at its own rate, as the original
-    tokens = make_tokens(relevance, beats, entry, leads, class_code=code)
+    tokens = make_tokens(relevance, beats, region, leads, class_code=code)
     if use_priors:
         tokens["score"] = blend_prior(tokens["score"].to_numpy(), tokens["lenient"].to_numpy(dtype=float))
     mask = planted_mask(record_path, code, leads)
@@ -129,7 +128,7 @@ def metric_context(explanation: Explanation, classifier: Classifier, *, use_prio
         classifier=classifier, x=signal.x, fs=signal.fs, leads=leads, target=classifier.class_index(code),
         code=code, record=record, explanation=explanation, relevance=relevance,
         random_relevance=random_relevance(relevance, seed, record.name, code, shown), beats=beats,
-        entry=entry, tokens=tokens, shown=shown, mask=mask, seed=seed, k=k, keep_curves=curves,
+        region=region, tokens=tokens, shown=shown, mask=mask, seed=seed, k=k, keep_curves=curves,
         ranking_scale=ranking_scale)
 
 

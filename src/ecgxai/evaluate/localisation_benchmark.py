@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecgxai.classes import BENCHMARK_CODES, abbreviation
 from ecgxai.evaluate.compare import ALL_CLASSES, ALL_CLASSES_NAME, compare_methods
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.files import write_table
@@ -33,7 +34,7 @@ from ecgxai.io.manifest import update_manifest
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
 from ecgxai.parallel import Execution
-from ecgxai.synth.benchmark import BENCHMARK_NAMES, NOT_LOCALISABLE, generate_localisation_benchmark
+from ecgxai.synth.benchmark import NOT_LOCALISABLE, generate_localisation_benchmark
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,10 @@ class LocalisationResult:
 def _table_row(method: str, code: str, group: pd.DataFrame, forward_seconds: float) -> dict[str, Any]:
     """One row of the localisation table: n and the means of one method's rows of one class (or all)."""
     averaged = [c for c in TABLE_COLUMNS[5:-1] if c in group]
-    name = ALL_CLASSES_NAME if code == ALL_CLASSES else group["class_name"].iloc[0]
-    return {"method": method, "class": BENCHMARK_NAMES.get(code, ALL_CLASSES), "meta_code": code,
-            "class_name": name, "n": len(group), **group[averaged].astype(float).mean().to_dict(),
+    name, short = ((ALL_CLASSES_NAME, ALL_CLASSES) if code == ALL_CLASSES
+                   else (group["class_name"].iloc[0], abbreviation(code)))
+    return {"method": method, "class": short, "meta_code": code, "class_name": name,
+            "n": len(group), **group[averaged].astype(float).mean().to_dict(),
             "forward_equivalents_per_record": group["seconds"].mean() / forward_seconds}
 
 
@@ -80,7 +82,7 @@ def localisation_table(per_record: pd.DataFrame, forward_seconds: float) -> pd.D
     ok = per_record[per_record["error"].isna()] if "error" in per_record else per_record
     rows = []
     for method, of_method in ok.groupby("method", sort=False):
-        groups = [(code, of_method[of_method["meta_code"] == code]) for code in BENCHMARK_NAMES]
+        groups = [(code, of_method[of_method["meta_code"] == code]) for code in BENCHMARK_CODES]
         rows += [_table_row(str(method), code, group, forward_seconds)
                  for code, group in [*((c, g) for c, g in groups if len(g)), (ALL_CLASSES, of_method)]]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

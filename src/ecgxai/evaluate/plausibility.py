@@ -91,11 +91,11 @@ def _plausibility(ctx: MetricContext) -> dict[str, float]:
 
 def _delineated(ctx: MetricContext) -> dict[str, float]:
     """AttAUC against the alternative ground truth of neurokit2-delineated P/PR/QRS/ST/T windows."""
-    types = delineated_types(ctx.entry.windows)
+    types = delineated_types(ctx.region.windows)
     record = ctx.record
     given = delineated_window_sets(record.to_units("adc"), record.fs, record.lead_names, types,
                                    r_peaks=ctx.beats.r_peaks)
-    tokens = make_tokens(ctx.relevance, ctx.beats, ctx.entry, ctx.leads, class_code=ctx.code,
+    tokens = make_tokens(ctx.relevance, ctx.beats, ctx.region, ctx.leads, class_code=ctx.code,
                          window_types=types, given_windows=given)
     scores = tokens["score"].to_numpy(dtype=float)
     return {"strict_attauc_delin": att_auc(scores, tokens["strict"].to_numpy(dtype=bool)),

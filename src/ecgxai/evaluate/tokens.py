@@ -8,7 +8,7 @@ A token's score is the explanation's |relevance| inside the token's window on it
 (:meth:`~ecgxai.explain.relevance.SpanRelevance.window_mass`): for spans, as in the original, the
 sum over the lead's spans of overlap duration x |weight|; for a whole attribution map, the sum of
 |value| over the window's samples. Labels say whether the token's lead is in the class's strict
-or lenient lead set (see :mod:`ecgxai.evaluate.registry`).
+or lenient lead set (its evaluation region, :mod:`ecgxai.classes.regions`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ecgxai.evaluate.registry import RegistryEntry
+from ecgxai.classes import EvaluationRegion
 from ecgxai.explain.relevance import Relevance, SpanRelevance
 from ecgxai.signal.windows import BeatContext, window_offsets
 
@@ -64,7 +64,7 @@ def token_windows(context: BeatContext, window_types: Sequence[str], class_code:
 def make_tokens(
     relevance: Relevance | Mapping[str, Sequence[Sequence[float]]],
     context: BeatContext,
-    entry: RegistryEntry,
+    region: EvaluationRegion,
     lead_names: Sequence[str],
     class_code: str | None = None,
     window_types: Sequence[str] | None = None,
@@ -74,7 +74,7 @@ def make_tokens(
     lead-major, then window type, then beat."""
     if isinstance(relevance, Mapping):
         relevance = SpanRelevance(relevance, tuple(lead_names), 0, 1.0)
-    windows = token_windows(context, window_types or entry.windows, class_code, given_windows)
+    windows = token_windows(context, window_types or region.windows, class_code, given_windows)
     bounds = np.array([(start, end) for _, _, start, end in windows], dtype=float).reshape(-1, 2)
     frames = []
     for lead in lead_names:
@@ -85,7 +85,7 @@ def make_tokens(
             "start_sec": bounds[:, 0],
             "end_sec": bounds[:, 1],
             "score": relevance.window_mass(lead, bounds[:, 0], bounds[:, 1]),
-            "strict": lead in entry.strict_leads,
-            "lenient": lead in entry.lenient_leads,
+            "strict": lead in region.strict_leads,
+            "lenient": lead in region.lenient_leads,
         }, columns=TOKEN_COLUMNS))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TOKEN_COLUMNS)

@@ -1,12 +1,12 @@
 """Explanation: explainers (one class per method), attribution maps, fusion, payloads, pipelines."""
 
-from ecgxai.explain.attribution import Attribution
-from ecgxai.explain.config import (
+from ecgxai.classes import (
     BASE_WINDOW_SEC,
     FUSION_WEIGHTS_BY_SNOMED,
     LEAD_PRIOR_BY_SNOMED,
     WINDOW_SEC_BY_SNOMED,
 )
+from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.explainers import explain_input, explain_record
 from ecgxai.explain.fusion import fuse_lime_timeshap_payload
 from ecgxai.explain.methods import EXPLAINERS, METHODS, Explainer, ExplainInput, get_explainer

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from ecgxai import config
+from ecgxai.classes import SCORED_CODES, class_name
 from ecgxai.explain.attribution import Attribution
 from ecgxai.explain.methods import Explainer, ExplainInput, get_explainer
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.settings import ExplainParams, derive_seed, make_params
 from ecgxai.explain.spans import spans_from_attribution
-from ecgxai.io.classes import SCORED_CODES, class_name
 from ecgxai.io.preprocessing import ModelInput
 from ecgxai.io.records import Record, read_record, signal_file_of
 from ecgxai.models.base import Classifier

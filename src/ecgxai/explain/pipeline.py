@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ecgxai.classes import fusion_weights_for
 from ecgxai.errors import ConfigurationError, ECGXAIError
-from ecgxai.explain import config as class_config
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.fusion import fuse_lime_timeshap_payload
 from ecgxai.explain.payload import Explanation
@@ -126,7 +126,7 @@ def _explain_rows(classifier: Classifier, rows: pd.DataFrame, methods: Sequence[
 
 def fuse_for_class(lime: Explanation, shap: Explanation, code: str, **fusion_kwargs: Any) -> Explanation:
     """Fuse with the class's method weights (``FUSION_WEIGHTS_BY_SNOMED``) unless given explicitly."""
-    settings = {"method_weights": class_config.fusion_weights_for(code), **fusion_kwargs}
+    settings = {"method_weights": fusion_weights_for(code), **fusion_kwargs}
     return fuse_lime_timeshap_payload(lime, shap, **settings)
 
 

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
-from ecgxai import config
+from ecgxai import classes, config
 from ecgxai.errors import ConfigurationError
-from ecgxai.explain import config as class_config
 
 EventKind = Literal["uniform", "beat_qrs", "qrs_family", "waves"]
 Hierarchy = Literal["hierarchical", "flat"]
@@ -23,7 +22,7 @@ class ExplainParams:
     """Settings of an explanation; ``None`` fields take the class's or the method's defaults.
 
     Segmentation: ``event_kind`` and ``window_sec`` (see ``ecgxai.signal.events``; the window
-    defaults per class, see ``explain.config``). Spans: the payload's ``perlead_spans`` hold the
+    defaults per class, see :mod:`ecgxai.classes`). Spans: the payload's ``perlead_spans`` hold the
     ``topk_events`` events with the largest |weight| on the ``keep_leads`` leads with the largest
     span mass (``None``: all), the original toolkit's format; the attribution map always holds
     every event and lead.
@@ -88,7 +87,7 @@ class ExplainParams:
         """Fill class-dependent defaults (window length) for ``code``."""
         if self.window_sec is not None:
             return self
-        return replace(self, window_sec=class_config.window_sec_for(code))
+        return replace(self, window_sec=classes.window_sec_for(code))
 
     def segmentation(self) -> dict[str, Any]:
         """The params dict ``make_event_segments`` takes."""

@@ -1,14 +1,6 @@
-"""Data in: records, their collections, class lists and model input."""
+"""Data in: records, their collections, class lists from files and model input."""
 
-from ecgxai.io.classes import (
-    SCORED_CLASSES,
-    SCORED_CODES,
-    TARGET_META,
-    DiagnosisClass,
-    load_class_names,
-    make_target_meta,
-    validate_target_meta,
-)
+from ecgxai.io.class_lists import load_class_names
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, import_key_data, index_records
 from ecgxai.io.preprocessing import (
     ModelInput,
@@ -23,10 +15,6 @@ from ecgxai.io.preprocessing import (
 from ecgxai.io.records import Record, read_record
 
 __all__ = [
-    "SCORED_CLASSES",
-    "SCORED_CODES",
-    "TARGET_META",
-    "DiagnosisClass",
     "ModelInput",
     "Record",
     "build_y_true_from_labels",
@@ -35,7 +23,6 @@ __all__ = [
     "index_records",
     "load_class_names",
     "load_mat_TF",
-    "make_target_meta",
     "model_input",
     "model_input_windows",
     "model_inputs",
@@ -43,5 +30,4 @@ __all__ = [
     "read_record",
     "record_windows",
     "to_model_input",
-    "validate_target_meta",
 ]

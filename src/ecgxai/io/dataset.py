@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ecgxai.errors import ECGXAIError, RecordNotFoundError
-from ecgxai.io.classes import check_codes_known
+from ecgxai.io.class_lists import check_codes_known
 from ecgxai.io.records import parse_dx, parse_header_comments, read_header, record_base, signal_file_of
 
 log = logging.getLogger(__name__)

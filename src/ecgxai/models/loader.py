@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from ecgxai import config
+from ecgxai.classes import SCORED_CODES
 from ecgxai.errors import ConfigurationError, ModelLoadError, ModelOutputError
-from ecgxai.io.classes import SCORED_CODES, load_class_names
+from ecgxai.io.class_lists import load_class_names
 from ecgxai.io.files import read_json_object
 from ecgxai.io.records import Units, check_fs
 from ecgxai.models.base import DEFAULT_BATCH_SIZE, CallableClassifier, Classifier, OutputActivation

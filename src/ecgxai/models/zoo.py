@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ecgxai import config
+from ecgxai.classes import SCORED_CODES
 from ecgxai.errors import ConfigurationError
-from ecgxai.io.classes import SCORED_CODES
 from ecgxai.io.records import Units
 from ecgxai.models.keras_import import import_keras
 

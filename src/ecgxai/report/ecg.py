@@ -29,10 +29,10 @@ import numpy as np
 from ecg_plot.chart import STANDARD_LEADS, ECGChart, Style
 from ecg_plot.data import normalize
 
+from ecgxai.classes import class_name
 from ecgxai.errors import ConfigurationError, LeadMismatchError, RecordNotFoundError, UnknownClassError
 from ecgxai.explain.attribution import Attribution, cell_bounds, sum_per_segment
 from ecgxai.explain.payload import Explanation, Span, lead_masses, top_leads
-from ecgxai.io.classes import class_name
 from ecgxai.io.records import Record, read_record, record_base, resolve_record_path
 from ecgxai.report.figure import ReportFigure
 

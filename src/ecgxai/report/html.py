@@ -33,6 +33,7 @@ from PIL import Image
 
 import ecgxai
 from ecgxai import config
+from ecgxai.classes import class_name
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_TABLE, comparison_table, key_columns
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
@@ -40,7 +41,6 @@ from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE
 from ecgxai.evaluate.localisation_benchmark import SCORES as LOCALISATION_SCORES
 from ecgxai.evaluate.metrics import metric
 from ecgxai.explain.payload import Explanation
-from ecgxai.io.classes import class_name
 from ecgxai.io.files import atomic_output, read_table
 from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
 from ecgxai.report import plot_from_payload, plot_metric_boxes

@@ -1,8 +1,8 @@
 """Beat windows of the evaluation: time windows of fixed or delineated types around each R-peak.
 
 The evaluation cuts every lead of a record into *tokens*: one window per beat and window type
-(``pre``, ``qrs``, ...; the class's types come from :mod:`ecgxai.evaluate.registry`). The windows are
-defined exactly as in the original ECG-XAI toolkit, at the R-peaks of its own detector
+(``pre``, ``qrs``, ...; the class's types come from its evaluation region in :mod:`ecgxai.classes`).
+The windows are defined exactly as in the original ECG-XAI toolkit, at the R-peaks of its own detector
 (:mod:`ecgxai.signal.peaks_original`), so that the numbers are comparable with its published
 results. The original detected beats over the *whole* recording (:func:`record_beat_context`), and
 every beat keeps its window even when clipping at the record's start leaves it empty.
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgxai.classes import WIDE_QRS_CODES
+from ecgxai.config import WINDOW_TYPES
 from ecgxai.errors import ConfigurationError
 from ecgxai.io.records import Record, check_fs, read_record
 from ecgxai.signal.arrays import original_input, signal_length
@@ -32,8 +34,6 @@ DEFAULT_HR_BPM = 70.0
 
 # --- windows --------------------------------------------------------------------------------------------
 
-#: Fixed window types, relative to each R-peak.
-WINDOW_TYPES: tuple[str, ...] = ("pre", "qrs_on", "qrs", "qrs_term", "stt", "tlate", "pace", "beat")
 #: (start, end) offsets from the R-peak in seconds; ``pre`` and ``qrs_term`` have variants below.
 WINDOW_OFFSETS_SEC: dict[str, tuple[float, float]] = {
     "pre": (-0.22, -0.05),
@@ -50,8 +50,6 @@ FAST_HR_BPM = 100.0
 PRE_FAST_OFFSETS_SEC: tuple[float, float] = (-0.18, -0.04)
 #: ``qrs_term`` ends later for bundle branch blocks and intraventricular conduction delay.
 WIDE_QRS_TERM_END_SEC = 0.20
-#: LBBB, RBBB, complete RBBB, incomplete RBBB, nonspecific intraventricular conduction disorder.
-WIDE_QRS_CODES: frozenset[str] = frozenset({"164909002", "59118001", "713427006", "713426002", "698252002"})
 
 #: Delineation-based window types: P wave, PR segment, QRS, ST segment, T wave.
 DELINEATED_WINDOW_TYPES: tuple[str, ...] = ("d_p", "d_pr", "d_qrs", "d_st", "d_t")

@@ -1,8 +1,8 @@
 """Seeded synthetic 12-lead ECGs with planted diagnoses and ground-truth evidence masks."""
 
+from ecgxai.classes import BENCHMARK_CODES, SYNTH_CODES, SYNTH_DESCRIPTIONS
 from ecgxai.synth.batches import LEVEL_RANGES, synthetic_batch
 from ecgxai.synth.benchmark import (
-    BENCHMARK_CODES,
     BenchmarkPair,
     benchmark_batch,
     generate_localisation_benchmark,
@@ -11,19 +11,16 @@ from ecgxai.synth.benchmark import (
 from ecgxai.synth.datasets import generate_dataset, record_seed
 from ecgxai.synth.generator import SyntheticECG, generate_ecg
 from ecgxai.synth.groundtruth import BeatAnnotation, GroundTruth, load_mask, mask_path, read_ground_truth
-from ecgxai.synth.specs import SYNTH_CLASSES, SYNTH_CODES, SYNTH_DESCRIPTIONS, SynthClass
 from ecgxai.synth.writer import write_synthetic
 
 __all__ = [
     "BENCHMARK_CODES",
     "LEVEL_RANGES",
-    "SYNTH_CLASSES",
     "SYNTH_CODES",
     "SYNTH_DESCRIPTIONS",
     "BeatAnnotation",
     "BenchmarkPair",
     "GroundTruth",
-    "SynthClass",
     "SyntheticECG",
     "benchmark_batch",
     "generate_dataset",

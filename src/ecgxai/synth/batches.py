@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ecgxai.classes import SYNTH_CODES
 from ecgxai.errors import ConfigurationError
 from ecgxai.synth.generator import generate_ecg
-from ecgxai.synth.specs import SYNTH_CODES
 
 #: Ranges the artefact levels are drawn from with ``randomise_levels`` (uniform, per record).
 LEVEL_RANGES: dict[str, tuple[float, float]] = {

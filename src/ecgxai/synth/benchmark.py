@@ -34,6 +34,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgxai.classes import (
+    AFIB,
+    BENCHMARK_CODES,
+    IAVB,
+    LBBB,
+    NSR,
+    PVC,
+    Q_WAVE,
+    RBBB,
+    SB,
+    ST_ELEVATION,
+    STACH,
+    T_INVERSION,
+    synth_recipe,
+)
 from ecgxai.errors import ConfigurationError
 from ecgxai.synth import waves as wv
 from ecgxai.synth.datasets import Seed, record_seed
@@ -50,17 +65,8 @@ from ecgxai.synth.groundtruth import GroundTruth, merge_intervals
 from ecgxai.synth.noise import electrode_artefacts
 from ecgxai.synth.rhythm import PVC as PVC_BEAT
 from ecgxai.synth.rhythm import SINUS, BeatPlan, qt_interval
-from ecgxai.synth.specs import AFIB, IAVB, LBBB, NSR, PVC, RBBB, SB, STACH, synth_class
 from ecgxai.synth.writer import check_record_name, write_synthetic
 
-#: SNOMED CT codes of the lead-specific diagnoses (the last two are among the 27 scored classes).
-ST_ELEVATION, T_INVERSION, Q_WAVE = "164931005", "59931005", "164917005"
-#: The benchmark's diagnoses, in class order (also the benchmark classifier's outputs).
-BENCHMARK_CODES: tuple[str, ...] = (RBBB, LBBB, IAVB, PVC, AFIB, ST_ELEVATION, T_INVERSION, Q_WAVE)
-BENCHMARK_NAMES: dict[str, str] = {
-    RBBB: "RBBB", LBBB: "LBBB", IAVB: "IAVB", PVC: "PVC", AFIB: "AF", ST_ELEVATION: "STE",
-    T_INVERSION: "TInv", Q_WAVE: "QAb",
-}
 #: Diagnoses whose evidence is global (every beat's timing): reported, never scored.
 NOT_LOCALISABLE: dict[str, str] = {
     SB: "rate below 60 bpm: the evidence is every RR interval, not a region",
@@ -290,7 +296,7 @@ def generate_pair(codes: str | Sequence[str], seed: int, *, territory: str | Non
     chosen = _codes(codes)
     if territory is not None and territory not in TERRITORIES:
         raise ConfigurationError(f"territory must be one of {list(TERRITORIES)}, got {territory!r}")
-    base = synth_class(NSR)
+    base = synth_recipe(NSR)
     heart_rng, rhythm_rng, artefact_rng, evidence_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4))
     if rhythm_seed is not None:

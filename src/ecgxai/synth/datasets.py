@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgxai.classes import SYNTH_CODES, synth_recipe
 from ecgxai.errors import ConfigurationError
 from ecgxai.synth.generator import generate_ecg
-from ecgxai.synth.specs import SYNTH_CODES, synth_class
 from ecgxai.synth.writer import check_record_name, write_synthetic
 
 Seed = int | Sequence[int]
@@ -32,7 +32,9 @@ def generate_dataset(out_dir: str | Path, n_per_class: int = 100, codes: Sequenc
     :func:`generate_ecg` (``noise_mv``, ``wander_mv``, ``hrv``, ``duration``, ...). Returns one row per
     record: ``record``, ``path`` (base path, no suffix), ``code``, ``seed``.
     """
-    codes = [synth_class(c).code for c in codes]
+    codes = [str(c) for c in codes]
+    for code in codes:
+        synth_recipe(code)  # UnknownClassError for a code the generator cannot plant
     if not codes:
         raise ConfigurationError("codes must name at least one diagnosis")
     if int(n_per_class) < 0:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgxai.classes import SynthRecipe, synth_recipe
 from ecgxai.errors import ConfigurationError
 from ecgxai.io.records import Record, check_fs
 from ecgxai.synth import waves as wv
@@ -28,7 +29,6 @@ from ecgxai.synth.rhythm import (
     qt_interval,
     sinus_intervals,
 )
-from ecgxai.synth.specs import SynthClass, synth_class
 
 #: ADC units per mV of the written records (the Challenge convention: 1 unit = 1 uV).
 GAIN = 1000.0
@@ -77,7 +77,7 @@ def _anchor(waves: tuple[wv.Wave, ...], at: str) -> tuple[wv.Wave, ...]:
     return wv.shift(waves, -(wv.onset(waves) if at == "onset" else wv.offset(waves)))
 
 
-def sample_heart(rng: np.random.Generator, spec: SynthClass) -> Heart:
+def sample_heart(rng: np.random.Generator, spec: SynthRecipe) -> Heart:
     """Draw one person's morphology for a diagnosis: axes, amplitudes, durations, PR and QTc."""
     vent_rot = wv.random_rotation(rng, frontal_deg=20, other_deg=12)
     atrial_rot = wv.random_rotation(rng, frontal_deg=15, other_deg=10)
@@ -101,7 +101,7 @@ def sample_heart(rng: np.random.Generator, spec: SynthClass) -> Heart:
     )
 
 
-def plan_beats(rng: np.random.Generator, spec: SynthClass, duration: float, hrv: float) -> BeatPlan:
+def plan_beats(rng: np.random.Generator, spec: SynthRecipe, duration: float, hrv: float) -> BeatPlan:
     """QRS onset times and beat kinds for a diagnosis."""
     mean_rr = 60.0 / rng.uniform(*spec.hr_bpm)
     n = beats_needed(duration, mean_rr)
@@ -245,7 +245,8 @@ def generate_ecg(
     ``noise_mv``: white-noise SD on a limb lead; ``wander_mv``: baseline wander amplitude; ``hrv``:
     relative sinus RR variation; ``powerline_mv``: mains hum amplitude at ``powerline_hz``.
     """
-    spec = synth_class(code)
+    code = str(code)
+    spec = synth_recipe(code)
     fs = check_fs(fs)
     duration = float(duration)
     levels = {"noise_mv": float(noise_mv), "wander_mv": float(wander_mv), "hrv": float(hrv),
@@ -269,11 +270,11 @@ def generate_ecg(
     age, sex = int(heart_rng.integers(25, 86)), ("Male", "Female")[int(heart_rng.integers(2))]
     in_record = tuple(b for b in beats
                       if b.t_off > 0 and (b.qrs_on if b.p_on is None else b.p_on) < n_samples)
-    truth = GroundTruth(record=name, fs=fs, n_samples=n_samples, lead_names=LEAD_NAMES, codes=(spec.code,),
-                        regions={spec.code: evidence_regions(spec.code, beats, n_samples, LEAD_NAMES)})
+    truth = GroundTruth(record=name, fs=fs, n_samples=n_samples, lead_names=LEAD_NAMES, codes=(code,),
+                        regions={code: evidence_regions(code, beats, n_samples, LEAD_NAMES)})
     info = {"mean_hr_bpm": 60.0 / float(np.mean(np.diff(plan.onsets))), "pr_ms": heart.pr * 1000,
             "qrs_ms": heart.qrs_duration * 1000, "pvc_qrs_ms": heart.pvc_duration * 1000,
             "qtc_ms": heart.qtc * 1000, "n_pvc": plan.kinds.count(PVC), **levels}
     return SyntheticECG(signal=np.ascontiguousarray(leads.T, dtype=np.float32), fs=fs, lead_names=LEAD_NAMES,
-                        codes=(spec.code,), ground_truth=truth, beats=in_record, seed=int(seed), age=age,
+                        codes=(code,), ground_truth=truth, beats=in_record, seed=int(seed), age=age,
                         sex=sex, name=name, info=info)

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from ecgxai import classes
 from ecgxai.errors import GroundTruthError, MissingGroundTruthError
 from ecgxai.io.records import record_base
-from ecgxai.synth import specs
 
 MASK_SUFFIX = ".mask.json"
 Interval = tuple[int, int]
@@ -90,14 +90,14 @@ def _premature_beats(beats: Sequence[BeatAnnotation]) -> list[Interval]:
 
 #: code -> (leads, function giving the evidence intervals of a beat sequence)
 EVIDENCE: dict[str, tuple[tuple[str, ...] | str, Callable[[Sequence[BeatAnnotation]], list[Interval]]]] = {
-    specs.NSR: (SINUS_LEADS, _sinus_intervals),
-    specs.SB: (SINUS_LEADS, _sinus_intervals),
-    specs.STACH: (SINUS_LEADS, _sinus_intervals),
-    specs.AFIB: (("II", "V1"), _af_intervals),
-    specs.IAVB: (ALL_LEADS, _pr_intervals),
-    specs.RBBB: (("I", "aVL", "V1", "V2", "V5", "V6"), _terminal_qrs),
-    specs.LBBB: (("I", "aVL", "V1", "V2", "V5", "V6"), _whole_qrs),
-    specs.PVC: (ALL_LEADS, _premature_beats),
+    classes.NSR: (SINUS_LEADS, _sinus_intervals),
+    classes.SB: (SINUS_LEADS, _sinus_intervals),
+    classes.STACH: (SINUS_LEADS, _sinus_intervals),
+    classes.AFIB: (("II", "V1"), _af_intervals),
+    classes.IAVB: (ALL_LEADS, _pr_intervals),
+    classes.RBBB: (("I", "aVL", "V1", "V2", "V5", "V6"), _terminal_qrs),
+    classes.LBBB: (("I", "aVL", "V1", "V2", "V5", "V6"), _whole_qrs),
+    classes.PVC: (ALL_LEADS, _premature_beats),
 }
 
 

@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ecgxai.classes import BASE_WINDOW_SEC
 from ecgxai.errors import ConfigurationError, MissingDependencyError
-from ecgxai.explain import config as class_config
 from ecgxai.explain.attribution import Attribution, sample_attribution
 from ecgxai.explain.methods.base import Explainer, ExplainInput
 from ecgxai.explain.settings import ExplainParams, check_choice
@@ -225,7 +225,7 @@ class CaptumExplainer(Explainer):
         if "feature_mask" in accepted:
             found["feature_mask"] = event_feature_mask(signal.events, x.shape[1], x.shape[2])
         if "sliding_window_shapes" in accepted:
-            window_sec = self.settings.window_sec or class_config.BASE_WINDOW_SEC
+            window_sec = self.settings.window_sec or BASE_WINDOW_SEC
             found["sliding_window_shapes"] = (1, max(1, round(window_sec * signal.fs)))
             found["strides"] = self.attribute_options.get("sliding_window_shapes",
                                                           found["sliding_window_shapes"])

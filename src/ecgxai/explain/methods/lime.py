@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ecgxai.explain import config as class_config
+from ecgxai import classes
 from ecgxai.explain.methods.base import PerturbationExplainer
 from ecgxai.explain.perturbation import apply_link, lead_keep_probabilities
 from ecgxai.explain.settings import Link
@@ -74,7 +74,7 @@ class Lime(PerturbationExplainer):
         """The class's lead prior as mask keep-probabilities, when priors are on."""
         if not self.settings.use_lead_priors:
             return None, "off"
-        prior = class_config.lead_prior_for(code)
+        prior = classes.lead_prior_for(code)
         strength = self.settings.prior_strength
         recorded = {"lead_prior": prior, "strength": strength}
         return lead_keep_probabilities(lead_names, prior, strength), recorded
