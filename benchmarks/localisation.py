@@ -79,7 +79,7 @@ def reference_section(out: Path) -> str:
     found = reference_auroc(load_model(BENCHMARK_MODEL_PATH), run_pairs(out))
     means = found.groupby("code", sort=False)[list(REFERENCES)].mean()
     means.loc[ALL_CLASSES] = means.mean()
-    means.index = [BENCHMARK_NAMES.get(code, code) for code in means.index]
+    means.index = [code if code == ALL_CLASSES else abbreviation(code) for code in means.index]
     return ("## Masks or methods? Integrated Gradients from the zero input and from the twin\n\n"
             "The same records, Integrated Gradients (16 steps, class logit) from its default reference, "
             "the all-zero input, and from the record's own twin, an oracle reference no explainer is "
