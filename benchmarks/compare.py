@@ -41,8 +41,6 @@ from common import ROOT, reference_parser, reference_setup
 
 import ecgxai
 from ecgxai.evaluate.compare import (
-    COMPARISON_TABLE,
-    PER_RECORD_TABLE,
     Comparison,
     compare_methods,
     comparison_table,
@@ -53,6 +51,7 @@ from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.evaluate.runs import evaluate_to_files
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.run_folder import COMPARISON_TABLE, PER_RECORD_TABLE, RunFolder, load_payload
 from ecgxai.explain.runs import RUN_METHODS, WorkItem, payload_path, run_explanations
 from ecgxai.io.files import write_table
 from ecgxai.io.manifest import environment, file_sha256
@@ -138,9 +137,10 @@ def with_method(result: Comparison, classifier: ecgxai.Classifier, args: argpars
     """The comparison with ``payloads`` scored as one more method ``name`` (their recorded cost, or NaN
     unless ``known_cost``), evaluated the same way into the work folder; the table and per-record files
     are rewritten with them."""
-    metrics, _ = evaluate_to_files(payloads, classifier, args.work / "metrics" / f"{slug(name)}.csv",
+    metrics, _ = evaluate_to_files(payloads, classifier, RunFolder(args.work).method_metrics(slug(name)),
                                    seed=args.seed, force=args.force, execution=args.jobs,
-                                   extra_metrics=args.extra_metrics, ranking_scale=ranking_scale(args))
+                                   extra_metrics=args.extra_metrics, ranking_scale=ranking_scale(args),
+                                   run_dir=args.work)
     extra = per_record_rows(name, metrics, payloads)
     if not known_cost:
         extra = extra.assign(seconds=np.nan, model_evaluations=np.nan)
@@ -160,15 +160,14 @@ def with_variant(result: Comparison, classifier: ecgxai.Classifier, args: argpar
     explain_record(classifier, items[0].filename, items[0].group_class, method=method, params=params)
     run_explanations(classifier, items, method, folder, params=params, seed=args.seed, force=args.force,
                      execution=args.jobs)
-    payloads = [Explanation.from_json(payload_path(folder, method, item).read_text()) for item in items
+    payloads = [load_payload(payload_path(folder, method, item)) for item in items
                 if payload_path(folder, method, item).is_file()]
     return with_method(result, classifier, args, name, payloads)
 
 
 def span_cut_payloads(args: argparse.Namespace, method: str, items: list[WorkItem]) -> list[Explanation]:
     """A method's payloads without their maps: scored from the original span cut alone."""
-    return [dataclasses.replace(Explanation.from_json(payload_path(args.work, method, item).read_text()),
-                                attribution=None)
+    return [dataclasses.replace(load_payload(payload_path(args.work, method, item)), attribution=None)
             for item in items if payload_path(args.work, method, item).is_file()]
 
 

@@ -25,9 +25,10 @@ from common import ROOT
 from ecgxai.classes import BENCHMARK_CODES, abbreviation
 from ecgxai.cli.main import main as ecgxai_main
 from ecgxai.evaluate.compare import ALL_CLASSES
-from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE, SCORES
+from ecgxai.evaluate.localisation_benchmark import SCORES
 from ecgxai.evaluate.mask_use import NEUTRALS, REFERENCES, mask_use, mask_use_summary, reference_auroc
 from ecgxai.explain.methods import GRADIENT_METHODS
+from ecgxai.explain.run_folder import LOCALISATION_TABLE
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH

@@ -20,15 +20,8 @@ import pandas as pd
 import pytest
 
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import (
-    ALL_CLASSES,
-    AVERAGED,
-    COMPARISON_FIGURE,
-    COMPARISON_TABLE,
-    LEAD_COLUMNS,
-    PER_RECORD_TABLE,
-    compare_methods,
-)
+from ecgxai.evaluate.compare import ALL_CLASSES, AVERAGED, LEAD_COLUMNS, compare_methods
+from ecgxai.explain.run_folder import COMPARISON_FIGURE, COMPARISON_TABLE, PER_RECORD_TABLE
 from ecgxai.explain.runs import WorkItem
 from ecgxai.io.manifest import read_manifest
 from ecgxai.io.records import signal_file_of

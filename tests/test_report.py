@@ -28,7 +28,7 @@ from ecgxai.config import STANDARD_LEADS
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
 from ecgxai.explain.runs import items_from_records, run_explanations
-from ecgxai.io.manifest import file_sha256, read_manifest, update_manifest
+from ecgxai.io.manifest import file_sha256, manifest_path, read_manifest, update_manifest
 from ecgxai.models.base import CallableClassifier
 from ecgxai.report.ecg import ExplanationFigure
 from ecgxai.report.html import build_report, load_run, render_report, shown_sections
@@ -67,7 +67,7 @@ def sinus_probability(x: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory) -> Path:
     """Two synthetic records explained (LIME) and evaluated; plus a payload whose record file is gone
-    (its label is hostile markup) and a payload file that is not JSON. No run.json."""
+    (its label is hostile markup) and a payload file that is not JSON. Its run.json removed."""
     run = tmp_path_factory.mktemp("synthetic_run")
     (run / "records").mkdir()
     rng = np.random.default_rng(0)
@@ -85,6 +85,7 @@ def synthetic_run(tmp_path_factory) -> Path:
     evaluate_to_files(load_payload_files([run / "payloads"]), classifier, run / "metrics.csv", seed=3,
                       progress=False)
     (folder / "BROKEN.json").write_text('{"perlead_spans": ')
+    manifest_path(run).unlink()  # as a folder written before every step recorded itself
     return run
 
 

@@ -28,10 +28,18 @@ from ecgxai.evaluate.localisation_benchmark import write_localisation
 from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
 from ecgxai.explain.methods import AUTO, resolve_method
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.run_folder import (
+    DURATIONS_CACHE,
+    METRICS_TABLE,
+    PROBS_TABLE,
+    RECORDS_DIR,
+    REPORT,
+    SELECTION_TABLE,
+    RunFolder,
+)
 from ecgxai.explain.runs import items_from_selection, run_explanations
 from ecgxai.io.dataset import build_y_true_from_labels, index_records
 from ecgxai.io.files import write_table
-from ecgxai.io.manifest import file_sha256, update_manifest
 from ecgxai.models.base import Classifier
 from ecgxai.models.loader import load_model
 from ecgxai.models.predict import predict_records
@@ -69,34 +77,35 @@ def run_demo(out_dir: str | Path = "out/demo", n: int = DEFAULT_N, *, seed: int 
     if n < 1:
         raise ConfigurationError(f"the demo needs at least one record, got n={n}")
     started = time.perf_counter()
-    out, seed = Path(out_dir), config.resolve_seed(seed)
+    out, seed = RunFolder(Path(out_dir)), config.resolve_seed(seed)
     model = load_model(BENCHMARK_MODEL_PATH)
     per_class = math.ceil(n / len(BENCHMARK_CODES))
-    records = generate_localisation_benchmark(out / "records", n_per_class=per_class, seed=seed).iloc[:n]
+    records = generate_localisation_benchmark(out.file(RECORDS_DIR), per_class, seed=seed).iloc[:n]
     selection = _predict_and_select(model, records["path"].tolist(), out, per_class, seed, progress)
     items = items_from_selection(selection)
     failed = 0
     choices = [resolve_method(method, model) for method in DEMO_METHODS]
     methods = [method for method, _ in choices]
     for method, params in choices:
-        _, errors = run_explanations(model, items, method, out, params=params, seed=seed, progress=progress)
+        _, errors = run_explanations(model, items, method, out.root, params=params, seed=seed,
+                                     progress=progress)
         failed += len(errors)
-    metrics = out / "metrics.csv"
-    by_method = {method: load_payload_files([out / "payloads" / method]) for method in methods}
+    metrics = out.file(METRICS_TABLE)
+    by_method = {method: load_payload_files([out.payloads_of(method)]) for method in methods}
     payloads = [payload for found in by_method.values() for payload in found]
     table, _ = evaluate_to_files(payloads, model, metrics, seed=seed, progress=progress,
                                  ranking_scale=DEMO_RANKING_SCALE)
     forward = measure_forward(model, items)
-    _write_localisation(out, forward, records, table, by_method)
-    update_manifest(out, "demo", {
-        "model": str(BENCHMARK_MODEL_PATH), "model_sha256": file_sha256(BENCHMARK_MODEL_PATH),
-        "classes": list(model.class_names), "records": len(records), "explained": len(items),
+    _write_localisation(out.root, forward, records, table, by_method)
+    out.record("demo", {
+        "model": str(BENCHMARK_MODEL_PATH), "records": len(records), "explained": len(items),
         "methods": methods, "methods_requested": list(DEMO_METHODS), "seed": seed, "min_prob": DEMO_MIN_PROB,
         "ranking_scale": DEMO_RANKING_SCALE,
         "forward_seconds_per_record": forward,
     })
-    report = build_report(out, out / "report.html")
-    return DemoResult(out, report, metrics, len(records), len(items), failed, time.perf_counter() - started)
+    report = build_report(out.root, out.file(REPORT))
+    seconds = time.perf_counter() - started
+    return DemoResult(out.root, report, metrics, len(records), len(items), failed, seconds)
 
 
 def _write_localisation(out: Path, forward_seconds: float, records: pd.DataFrame, metrics: pd.DataFrame,
@@ -111,17 +120,17 @@ def _write_localisation(out: Path, forward_seconds: float, records: pd.DataFrame
     write_localisation(out, pd.concat(parts, ignore_index=True), records, forward_seconds)
 
 
-def _predict_and_select(model: Classifier, paths: list[str], out: Path, per_class: int, seed: int,
+def _predict_and_select(model: Classifier, paths: list[str], out: RunFolder, per_class: int, seed: int,
                         progress: bool) -> pd.DataFrame:
     """Probabilities for every record, then the confident, correctly labelled ones per diagnosis."""
     predictions = predict_records(model, paths, progress=progress)
-    write_table(predictions.probs, out / "probs.csv")
+    write_table(predictions.probs, out.file(PROBS_TABLE))
     class_names = list(model.class_names)
     probs = predictions.probs[class_names].to_numpy(dtype=np.float64)
     y_true = build_y_true_from_labels(index_records(*predictions.probs["path"])["dx"].fillna(""), class_names)
     selection = build_selection_df_with_aliases(
         list(predictions.probs["path"]), probs, class_names, make_target_meta(BENCHMARK_CODES), y_true=y_true,
         k_per_class=per_class, min_prob=DEMO_MIN_PROB, random_seed=seed,
-        duration_cache_path=out / "durations.json")
-    write_table(selection, out / "selection.csv")
+        duration_cache_path=out.file(DURATIONS_CACHE))
+    write_table(selection, out.file(SELECTION_TABLE))
     return selection

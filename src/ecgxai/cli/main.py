@@ -26,6 +26,13 @@ from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.evaluate.faithfulness import RANKING_SCALES
 from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, model_kind, resolve_method
+from ecgxai.explain.run_folder import (
+    COMPARISON_TABLE,
+    LOCALISATION_TABLE,
+    RunFolder,
+    errors_path,
+    model_settings,
+)
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
@@ -113,26 +120,15 @@ report, using the bundled benchmark classifier. Re-running the same command resu
 """
 
 
-def _errors_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}.errors.csv")
-
-
 def _report_failures(errors, out: Path, total: int, what: str) -> int:
     """Write the errors table beside ``out`` and return the exit code for the run."""
     if len(errors) == 0:
         log.info("%s: %d records -> %s", what, total, out)
         return EXIT_OK
-    errors_file = write_table(errors, _errors_path(out))
+    errors_file = write_table(errors, errors_path(out))
     print(f"{what}: {total - len(errors)} of {total} records done, {len(errors)} failed "
           f"(see {errors_file})", file=sys.stderr)
     return EXIT_SOME_FAILED
-
-
-def _model_settings(args: argparse.Namespace, model) -> dict:
-    """What identifies the model of a run in its manifest: file, hash and how it was loaded."""
-    return {"model": str(args.model.resolve()), "model_sha256": file_sha256(args.model),
-            "architecture": args.architecture, "classes": None if args.classes is None else str(args.classes),
-            "units": model.units, "backend": model.backend}
 
 
 def _execution(args: argparse.Namespace) -> Execution:
@@ -168,7 +164,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              start=args.start, windows=args.windows, window_stride=args.window_stride)
     write_table(result.probs, args.out)
     update_manifest(args.out.parent, "predict", {args.out.name: {
-        **_model_settings(args, model), "model_fs": model.fs,
+        **model_settings(model), "model_fs": model.fs,
         "record_fs": {f"{fs:g}": n for fs, n in result.record_rates.items()},
         "stretches": stretches.describe(), "inputs": _record_inputs(args.records, records),
         "batch_size": args.batch_size, "execution": execution.describe(),
@@ -316,16 +312,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.method == AUTO and not args.quiet:
         print(f"method auto: {method} {params} (a model of kind {model_kind(model)!r}, "
               f"{model.backend} backend)")
+    stretches = {"start": args.start, "windows": args.windows, "window_stride": args.window_stride}
     _, errors = run_explanations(model, items, method, args.out, params=params, seed=args.seed,
-                                 force=args.force, progress=not args.quiet, execution=execution)
-    update_manifest(args.out, "explain", {method: {
-        **_model_settings(args, model), "method": method, "method_requested": args.method,
-        "targets": sorted({item.group_class for item in items}), "inputs": inputs, **params,
-        "stretches": {"start": args.start, "windows": args.windows, "window_stride": args.window_stride},
-        "seed": config.resolve_seed(args.seed), "execution": execution.describe(),
-        "items": len(items), "failed": len(errors)}})
-    out_table = Path(args.out) / f"{method}.csv"
-    return _report_failures(errors, out_table, len(items), "explain")
+                                 force=args.force, progress=not args.quiet, execution=execution,
+                                 manifest_extra={"method_requested": args.method, "inputs": inputs,
+                                                 "stretches": stretches})
+    return _report_failures(errors, RunFolder(args.out).explain_table(method), len(items), "explain")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -350,27 +342,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not payloads:
         _report_failures(bad_rows, args.out, len(bad_rows), "evaluate")
         raise ECGXAIError(f"nothing to evaluate: every row of {args.attributions} failed")
+    inputs = {"payloads": [str(p) for p in args.payloads], "index_rows_failed": len(bad_rows),
+              "attributions": None if args.attributions is None else str(args.attributions)}
     table, summary = evaluate_to_files(payloads, model, args.out, method_label=args.method_label,
                                        use_priors=args.priors, seed=args.seed, data_root=args.data_root,
                                        force=args.force, progress=not args.quiet, execution=execution,
-                                       extra_metrics=args.extra_metrics, ranking_scale=args.ranking_scale)
+                                       extra_metrics=args.extra_metrics, ranking_scale=args.ranking_scale,
+                                       manifest_extra=inputs)
     if not args.quiet:
         print(summary.to_string(index=False))
-    failed = table[table["error"].notna()]
-    update_manifest(args.out.parent, "evaluate", {args.out.name: {
-        **_model_settings(args, model), "out": args.out.name, "payloads": [str(p) for p in args.payloads],
-        "method_label": args.method_label, "priors": args.priors, "seed": config.resolve_seed(args.seed),
-        "data_root": None if args.data_root is None else str(args.data_root),
-        "extra_metrics": args.extra_metrics, "ranking_scale": args.ranking_scale,
-        "attributions": None if args.attributions is None else str(args.attributions),
-        "execution": execution.describe(), "rows": len(table), "failed": len(failed) + len(bad_rows)}})
     errors = pd.concat([frame for frame in (bad_rows, metric_errors(table)) if len(frame)] or [bad_rows])
     return _report_failures(errors, args.out, len(table) + len(bad_rows), "evaluate")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Every method on the same records: payloads, metrics, the comparison table and its figure."""
-    from ecgxai.evaluate.compare import COMPARISON_TABLE, compare_methods, key_columns
+    from ecgxai.evaluate.compare import compare_methods, key_columns
     from ecgxai.report.comparison import save_method_comparison
 
     execution = _execution(args)
@@ -385,7 +372,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except ECGXAIError as exc:  # e.g. every record failed: the failures are the news, not the figure
         log.warning("compare: no figure: %s", exc)
         figure = None
-    update_manifest(args.out, "compare", {**_model_settings(args, model), "inputs": inputs, "figure": figure})
+    RunFolder(args.out).record("compare", {**model_settings(model), "inputs": inputs, "figure": figure})
     if not args.quiet:
         print(result.table[key_columns(result.table, baselines=True)].round(3).to_string(index=False))
     return _report_failures(result.errors, args.out / COMPARISON_TABLE, len(items) * len(set(args.methods)),
@@ -429,7 +416,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_localisation(args: argparse.Namespace) -> int:
     """The localisation benchmark: records with exact masks, every method, one table and figure."""
-    from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE, run_localisation
+    from ecgxai.evaluate.localisation_benchmark import run_localisation
     from ecgxai.report.comparison import save_localisation_figure
     from ecgxai.report.html import build_report
     from ecgxai.synth.benchmark import BENCHMARK_CODES

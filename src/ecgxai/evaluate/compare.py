@@ -37,10 +37,10 @@ from ecgxai.evaluate.metrics import KEY_METRICS, METRICS
 from ecgxai.evaluate.runs import evaluate_to_files, metric_errors
 from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.run_folder import COMPARISON_TABLE, PER_RECORD_TABLE, RunFolder, load_payload
 from ecgxai.explain.runs import FUSED_PARTS, RUN_METHODS, WorkItem, payload_path, run_explanations
 from ecgxai.explain.settings import ExplainParams
 from ecgxai.io.files import write_table
-from ecgxai.io.manifest import update_manifest
 from ecgxai.io.preprocessing import to_model_input
 from ecgxai.io.records import read_record
 from ecgxai.models.base import Classifier
@@ -49,9 +49,6 @@ from ecgxai.parallel import Execution, as_execution
 
 log = logging.getLogger(__name__)
 
-COMPARISON_TABLE = "comparison.csv"
-PER_RECORD_TABLE = "comparison_per_record.csv"
-COMPARISON_FIGURE = "comparison.svg"
 #: The ``meta_code`` (and ``class_name``) of the rows over every class.
 ALL_CLASSES, ALL_CLASSES_NAME = "all", "all classes"
 #: Every averaged column of the evaluator: each metric, then its random baseline when it has one.
@@ -163,7 +160,7 @@ def _explained_payloads(out: Path, method: str, items: Sequence[WorkItem],
                         table: pd.DataFrame) -> list[Explanation]:
     """The payloads the explain table lists for ``items`` (not stale files of failed items)."""
     done = set(zip(table["group_class"].astype(str), table["filename"].astype(str), strict=True))
-    return [Explanation.from_json(payload_path(out, method, item).read_text()) for item in items
+    return [load_payload(payload_path(out, method, item)) for item in items
             if (item.group_class, item.filename) in done]
 
 
@@ -226,10 +223,10 @@ def _run_method(classifier: Classifier, items: list[WorkItem], method: str, out:
         classifier, items, method, out, params=settings.params, seed=settings.seed, force=settings.force,
         progress=settings.progress, execution=settings.execution)
     payloads = _explained_payloads(out, method, items, explained)
-    metrics, _ = evaluate_to_files(payloads, classifier, out / "metrics" / f"{method}.csv",
+    metrics, _ = evaluate_to_files(payloads, classifier, RunFolder(out).method_metrics(method),
                                    seed=settings.seed, force=settings.force, progress=settings.progress,
                                    execution=settings.execution, extra_metrics=settings.extra_metrics,
-                                   ranking_scale=settings.ranking_scale)
+                                   ranking_scale=settings.ranking_scale, run_dir=out)
     rows = per_record_rows(method, metrics, payloads)
     errors = pd.concat([explain_errors, metric_errors(metrics)], ignore_index=True)
     errors.insert(0, "method", method)
@@ -262,7 +259,7 @@ def compare_methods(
     chosen = _check_methods(methods)
     if not items:
         raise ConfigurationError("compare_methods needs at least one work item")
-    out = Path(out_dir)
+    out, folder = Path(out_dir), RunFolder(Path(out_dir))
     settings = _Settings(params, seed, force, progress, as_execution(execution), tuple(extra_metrics),
                          ranking_scale)
     found = [_run_method(classifier, items, method, out, settings) for method in chosen]
@@ -270,13 +267,13 @@ def compare_methods(
     errors = pd.concat([errs for _, errs in found], ignore_index=True)[COMPARE_ERROR_COLUMNS]
     forward = measure_forward(classifier, items)
     table = comparison_table(per_record, forward)
-    write_table(table, out / COMPARISON_TABLE)
-    write_table(per_record, out / PER_RECORD_TABLE)
-    update_manifest(out, "compare", {
+    write_table(table, folder.file(COMPARISON_TABLE))
+    write_table(per_record, folder.file(PER_RECORD_TABLE))
+    folder.record("compare", {
         "methods": chosen, "items": len(items), "classes": sorted({i.group_class for i in items}),
         "seed": config.resolve_seed(seed), "params": params, "extra_metrics": list(extra_metrics),
         "ranking_scale": ranking_scale,
         "execution": settings.execution.describe(), "forward_seconds_per_record": forward,
-        "metrics_tables": [f"metrics/{method}.csv" for method in chosen], "table": COMPARISON_TABLE,
+        "table": COMPARISON_TABLE,
         "per_record": PER_RECORD_TABLE, "failed": len(errors)})
     return Comparison(table, per_record, errors, forward)

@@ -28,9 +28,16 @@ import pandas as pd
 
 from ecgxai.classes import BENCHMARK_CODES, abbreviation
 from ecgxai.evaluate.compare import ALL_CLASSES, ALL_CLASSES_NAME, compare_methods
+from ecgxai.explain.run_folder import (
+    BENCHMARK_RECORDS,
+    LOCALISATION_FIGURE,
+    LOCALISATION_PER_RECORD,
+    LOCALISATION_TABLE,
+    RunFolder,
+    record_name,
+)
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.files import write_table
-from ecgxai.io.manifest import update_manifest
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
 from ecgxai.parallel import Execution
@@ -38,9 +45,6 @@ from ecgxai.synth.benchmark import NOT_LOCALISABLE, generate_localisation_benchm
 
 log = logging.getLogger(__name__)
 
-LOCALISATION_TABLE = "localisation.csv"
-LOCALISATION_PER_RECORD = "localisation_per_record.csv"
-LOCALISATION_FIGURE = "localisation.svg"
 #: Each localisation score and the column holding its chance level.
 SCORES: tuple[tuple[str, str], ...] = (
     ("gt_auroc", "random_gt_auroc"),
@@ -95,13 +99,13 @@ def write_localisation(out: Path, per_record: pd.DataFrame, records: pd.DataFram
     ``per_record`` holds the per-record rows of a comparison (one per method, record and class) of
     the benchmark ``records``; each gains its record's territory and mask share. Returns both tables.
     """
-    facts = records.assign(mat_path=records["path"] + ".mat")[["mat_path", "record", "territory",
-                                                                "mask_share"]]
-    per_record = per_record.drop(columns=["record"]).merge(facts, on="mat_path", how="left")
+    keyed = per_record.assign(record=per_record["mat_path"].map(record_name))  # however mat_path is spelled
+    per_record = keyed.merge(records[["record", "territory", "mask_share"]], on="record", how="left")
+    folder = RunFolder(out)
     table = localisation_table(per_record, forward_seconds)
-    write_table(table, out / LOCALISATION_TABLE)
-    write_table(per_record, out / LOCALISATION_PER_RECORD)
-    write_table(records, out / "records" / "benchmark.csv")
+    write_table(table, folder.file(LOCALISATION_TABLE))
+    write_table(per_record, folder.file(LOCALISATION_PER_RECORD))
+    write_table(records, folder.file(BENCHMARK_RECORDS))
     return table, per_record
 
 
@@ -130,7 +134,7 @@ def run_localisation(out_dir: str | Path, n_per_class: int = 4, seed: int = 0, *
     comparison = compare_methods(classifier, _items(records), methods, out, seed=seed, force=force,
                                  progress=progress, execution=execution, ranking_scale="logit")
     table, per_record = write_localisation(out, comparison.per_record, records, comparison.forward_seconds)
-    update_manifest(out, "localisation", {
+    RunFolder(out).record("localisation", {
         "model": str(model or BENCHMARK_MODEL_PATH), "n_per_class": n_per_class, "seed": seed,
         "methods": list(methods), "records": len(records), "table": LOCALISATION_TABLE,
         "per_record": LOCALISATION_PER_RECORD, "figure": LOCALISATION_FIGURE,

@@ -37,7 +37,7 @@ from ecgxai.evaluate.evaluator import metric_context
 from ecgxai.explain.payload import Explanation
 from ecgxai.models.base import Classifier, Score
 from ecgxai.models.loader import load_model
-from ecgxai.models.torch_backend import TorchClassifier, _score_from_raw
+from ecgxai.models.torch_backend import TorchClassifier, score_from_raw
 
 INSTALL_HINT = "pip install 'ecgxai[quantus]' (Quantus and torch)"
 
@@ -66,7 +66,7 @@ def _modules() -> tuple[type, type]:
         def forward(self, x: Any) -> Any:
             leads_first = x[:, 0]
             raw = self.model(leads_first if self.layout == "NLT" else leads_first.transpose(1, 2)).float()
-            return _score_from_raw(torch, raw, self.activation, self.score)
+            return score_from_raw(torch, raw, self.activation, self.score)
 
     class PredictModule(torch.nn.Module):
         """Any classifier's ``predict`` from (N, 1, L, T) to probabilities per class (forward only)."""

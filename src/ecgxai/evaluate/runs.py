@@ -2,7 +2,8 @@
 
 ``OUT`` (``.csv`` or ``.parquet``) gets the metrics table and ``OUT.summary.csv`` the
 per-class summary; finished rows are kept in ``OUT.parts/`` so an interrupted run
-resumes where it stopped (``force`` recomputes).
+resumes where it stopped (``force`` recomputes). The evaluation's settings go to the
+``evaluate`` section of its run folder's manifest (:mod:`ecgxai.explain.run_folder`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.evaluator import METRIC_COLUMNS, evaluate_payload, iter_payloads, summarise_metrics
 from ecgxai.explain.payload import Explanation
+from ecgxai.explain.run_folder import RunFolder, RunKey, model_settings, parts_dir, summary_path
 from ecgxai.io.files import write_json_atomic, write_table
 from ecgxai.models.base import Classifier
 from ecgxai.models.predict import ERROR_COLUMNS
@@ -89,6 +92,13 @@ class _EvaluateTask:
         return _json_row(row)
 
 
+def _failure_row(payload: Explanation, method_label: str | None, failure: TaskFailure) -> dict[str, Any]:
+    """The metrics row of a payload that could not be evaluated: its key and the error."""
+    key = RunKey.of_payload(payload)
+    return {"record": key.record, "meta_code": key.class_code, "mat_path": payload.mat_path,
+            "method": method_label or key.method, "error": f"{failure.error_type}: {failure.message}"}
+
+
 def evaluate_to_files(
     payloads: list[Explanation],
     classifier: Classifier,
@@ -103,6 +113,8 @@ def evaluate_to_files(
     execution: Execution | int | None = None,
     extra_metrics: Sequence[str] = (),
     ranking_scale: str = "probability",
+    run_dir: str | Path | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every payload (reusing finished rows), write the table and summary; return both.
 
@@ -111,10 +123,12 @@ def evaluate_to_files(
 
     Each finished row is written to ``OUT.parts/`` as it arrives. ``execution`` is a
     number of local worker processes or an :class:`~ecgxai.parallel.Execution` (Dask);
-    rows come out in payload order whichever backend computed them.
+    rows come out in payload order whichever backend computed them. The settings go to the
+    manifest of ``run_dir`` (default: OUT's folder) under OUT's name there, with ``manifest_extra``
+    (what only the caller knows, e.g. the command line's inputs).
     """
     out = Path(out)
-    parts = out.with_name(out.name + ".parts")
+    parts = parts_dir(out)
     execution = as_execution(execution)
     extra = tuple(extra_metrics)
     part_files = [parts / _part_name(payload, use_priors, method_label, extra, ranking_scale)
@@ -133,14 +147,21 @@ def evaluate_to_files(
         payload = payloads[todo[k]]
         if isinstance(result, TaskFailure):  # not kept as a part: a later run tries again
             log.warning("cannot evaluate %s: %s", payload.mat_path, result.message)
-            rows[todo[k]] = {"mat_path": payload.mat_path, "error": f"{result.error_type}: {result.message}"}
+            rows[todo[k]] = _failure_row(payload, method_label, result)
             continue
         write_json_atomic(part_files[todo[k]], result)
         rows[todo[k]] = result
     table = pd.DataFrame([rows[k] for k in sorted(rows)], columns=METRIC_COLUMNS)
     summary = summarise_metrics(table)
     write_table(table, out)
-    write_table(summary, out.with_name(f"{out.stem}.summary.csv"))
+    write_table(summary, summary_path(out))
+    folder = RunFolder(Path(run_dir) if run_dir is not None else out.parent)
+    name = folder.relative(out)
+    folder.record("evaluate", {name: {
+        **model_settings(classifier), "out": name, "method_label": method_label, "priors": use_priors,
+        "seed": config.resolve_seed(seed), "data_root": None if data_root is None else str(data_root),
+        "extra_metrics": list(extra), "ranking_scale": ranking_scale, "execution": execution.describe(),
+        "rows": len(table), "failed": int(table["error"].notna().sum()), **(manifest_extra or {})}})
     return table, summary
 
 

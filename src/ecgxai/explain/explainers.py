@@ -20,7 +20,7 @@ import numpy as np
 from ecgxai import config
 from ecgxai.classes import SCORED_CODES, class_name
 from ecgxai.explain.attribution import Attribution
-from ecgxai.explain.methods import Explainer, ExplainInput, get_explainer
+from ecgxai.explain.methods import Explainer, ExplainInput, check_settings, get_explainer
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.settings import ExplainParams, derive_seed, make_params
 from ecgxai.explain.spans import spans_from_attribution
@@ -37,7 +37,7 @@ def _label(code: str) -> str:
 
 def make_explainer(method: str, classifier: Classifier, settings: ExplainParams) -> Explainer:
     """The registered explainer ``method`` with ``settings`` (a ConfigurationError if unknown)."""
-    return get_explainer(method)(classifier, settings)
+    return get_explainer(method)(classifier, check_settings(settings))
 
 
 def explain_input(

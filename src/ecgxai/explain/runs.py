@@ -1,29 +1,38 @@
-"""Resumable explanation runs written to a folder, one JSON payload per record as it completes.
+"""Explaining work items: one core for the resumable runs into a folder and the in-memory pipelines.
 
-Layout: ``OUT/payloads/<method>/<class>/<record>.json`` (written atomically), then
-``OUT/<method>.csv`` (one row per payload) and ``OUT/<method>.errors.csv``. Running
-the same command again skips records whose payload exists; ``force`` recomputes.
-``fused`` runs LIME and TimeSHAP (each kept and resumable too) and fuses them.
+:func:`explain_items` explains items with one method and yields each result (an explanation, or the
+failure that stopped it) as it arrives. Where it keeps explanations is its store: a run folder
+(:class:`FolderStore`: each payload written atomically as it completes, found again by the next run,
+so running again resumes; ``force`` recomputes) or memory (:class:`MemoryStore`, for the original
+toolkit's class pipelines). ``fused`` explains with LIME and TimeSHAP (each kept too) and fuses them
+with :func:`fuse_for_class`, the one place fused explanations are made.
+
+:func:`run_explanations` is the run into a folder: the payloads, ``OUT/<method>.csv`` (one row per
+payload), ``OUT/<method>.errors.csv`` and the method's entry in the ``explain`` section of
+``OUT/run.json`` (layout: :mod:`ecgxai.explain.run_folder`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
+from ecgxai import config
+from ecgxai.classes import fusion_weights_for
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.explain.explainers import explain_record, make_explainer
-from ecgxai.explain.methods import CAPTUM_PREFIX, METHODS, is_method, resolve_method
+from ecgxai.explain.fusion import fuse_lime_timeshap_payload
+from ecgxai.explain.methods import AUTO, CAPTUM_PREFIX, METHODS, is_method, resolve_method
 from ecgxai.explain.payload import Explanation
-from ecgxai.explain.pipeline import RUN_TABLE_COLUMNS, explanation_row, fuse_for_class
+from ecgxai.explain.run_folder import RunFolder, errors_path, load_payload, model_settings, save_payload
 from ecgxai.explain.settings import ExplainParams, make_params
-from ecgxai.io.files import check_safe_name, write_json_atomic, write_table
+from ecgxai.explain.tables import RUN_TABLE_COLUMNS, explanation_row
+from ecgxai.io.files import check_safe_name, write_table
 from ecgxai.io.records import record_base, signal_file_of
 from ecgxai.models.base import Classifier
 from ecgxai.models.predict import ERROR_COLUMNS, error_row
@@ -35,6 +44,9 @@ log = logging.getLogger(__name__)
 RUN_METHODS: tuple[str, ...] = (*METHODS, "fused")
 #: The methods ``fused`` runs (each kept and resumable) before fusing them.
 FUSED_PARTS: tuple[str, ...] = ("lime", "timeshap")
+Params = ExplainParams | Mapping[str, Any] | None
+#: One result of :func:`explain_items`: (method, position of the item, its explanation or failure).
+Result = tuple[str, int, Explanation | TaskFailure]
 
 
 @dataclass(frozen=True)
@@ -75,14 +87,83 @@ def items_from_records(records: Iterable[str | Path], targets: Iterable[str],
             for i, path in enumerate(records) for t in targets]
 
 
-def payload_path(out_dir: Path, method: str, item: WorkItem) -> Path:
-    """Where the payload of ``item`` for ``method`` lives."""
-    check_safe_name(item.group_class, "class code", dots=True)
-    return out_dir / "payloads" / method / item.group_class / f"{item.record}.json"
+def payload_path(out_dir: str | Path, method: str, item: WorkItem) -> Path:
+    """Where the payload of ``item`` for ``method`` lives in the run folder ``out_dir``."""
+    return RunFolder(Path(out_dir)).payload(method, item.group_class, item.record)
 
 
-def _load(path: Path) -> Explanation:
-    return Explanation.from_json(path.read_text())
+def _settings_of(params: Params) -> dict[str, Any]:
+    """The explanation settings given, as a dict (of an ExplainParams, the fields not at their default)."""
+    if not isinstance(params, ExplainParams):
+        return dict(params or {})
+    defaults = asdict(ExplainParams())
+    return {k: v for k, v in asdict(params).items() if v != defaults[k]}
+
+
+def resolve_run_method(method: str, classifier: Classifier, params: Params) -> tuple[str, Params]:
+    """The method and settings a run uses (``auto`` resolved), checked before any work is done: an
+    unknown method, a Captum class unknown or absent, a model the method cannot run."""
+    if method == AUTO:
+        method, params = resolve_method(method, classifier, _settings_of(params))
+    if method not in RUN_METHODS and not is_method(method):
+        raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}, "
+                                 f"{CAPTUM_PREFIX}NAME or auto")
+    if method != "fused":
+        make_explainer(method, classifier, make_params(params))
+    return method, params
+
+
+def fuse_for_class(lime: Explanation, shap: Explanation, code: str, **fusion_kwargs: Any) -> Explanation:
+    """Fuse with the class's method weights (``FUSION_WEIGHTS_BY_SNOMED``) unless given explicitly."""
+    settings = {"method_weights": fusion_weights_for(code), **fusion_kwargs}
+    return fuse_lime_timeshap_payload(lime, shap, **settings)
+
+
+class PayloadStore(Protocol):
+    """Where :func:`explain_items` keeps the explanations it makes and finds those made before."""
+
+    def get(self, method: str, item: WorkItem) -> Explanation | None:
+        """The explanation of ``item`` by ``method`` kept here, or None."""
+
+    def put(self, method: str, item: WorkItem, explanation: Explanation) -> None:
+        """Keep the explanation of ``item`` by ``method``."""
+
+
+@dataclass(frozen=True)
+class FolderStore:
+    """The payload files of a run folder (``payloads/<method>/<class>/<record>.json``)."""
+
+    folder: RunFolder
+
+    def get(self, method: str, item: WorkItem) -> Explanation | None:
+        """The payload file's explanation; None when absent or unreadable (so it is recomputed)."""
+        path = self.folder.payload(method, item.group_class, item.record)
+        if not path.is_file():
+            return None
+        try:
+            return load_payload(path)
+        except (ValueError, TypeError) as exc:
+            log.warning("%s: unreadable payload, recomputing it (%s)", path, exc)
+            return None
+
+    def put(self, method: str, item: WorkItem, explanation: Explanation) -> None:
+        """Write the payload file atomically."""
+        save_payload(self.folder.payload(method, item.group_class, item.record), explanation)
+
+
+@dataclass
+class MemoryStore:
+    """Explanations kept in memory, for runs without a folder."""
+
+    kept: dict[tuple[str, WorkItem], Explanation] = field(default_factory=dict)
+
+    def get(self, method: str, item: WorkItem) -> Explanation | None:
+        """The explanation made in this run, or None."""
+        return self.kept.get((method, item))
+
+    def put(self, method: str, item: WorkItem, explanation: Explanation) -> None:
+        """Keep it for the rest of the run."""
+        self.kept[(method, item)] = explanation
 
 
 @dataclass(frozen=True)
@@ -91,7 +172,7 @@ class _ExplainTask:
 
     model: ModelRef
     method: str
-    params: ExplainParams | Mapping[str, Any] | None
+    params: Params
     seed: int | None
 
     def __call__(self, item: WorkItem) -> Explanation:
@@ -102,84 +183,96 @@ class _ExplainTask:
         return explanation
 
 
-@dataclass
-class _Outcome:
-    """Per work item position: the explanation's table row, or the error row of its failure."""
+@dataclass(frozen=True)
+class _Settings:
+    """What every method of one call of :func:`explain_items` runs with."""
 
-    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[int, dict[str, str]] = field(default_factory=dict)
-
-    def add(self, position: int, item: WorkItem, explanation: Explanation) -> None:
-        self.rows[position] = explanation_row(item.group_class, item.sel_idx, item.filename, explanation,
-                                              with_map=False)
-
-    def fail(self, position: int, item: WorkItem, error: BaseException | TaskFailure) -> None:
-        failure = error if isinstance(error, TaskFailure) else TaskFailure.from_exception(error)
-        log.warning("skipping %s for %s: %s", item.filename, item.group_class, failure.message)
-        self.errors[position] = error_row(item.filename, failure)
-
-    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Rows and errors in work-item order, whatever order the workers finished in."""
-        return (pd.DataFrame([self.rows[k] for k in sorted(self.rows)], columns=RUN_TABLE_COLUMNS),
-                pd.DataFrame([self.errors[k] for k in sorted(self.errors)], columns=ERROR_COLUMNS))
+    params: Params
+    seed: int | None
+    force: bool
+    progress: bool
+    execution: Execution
 
 
-def _finished(path: Path, force: bool) -> Explanation | None:
-    """The payload already written at ``path`` (None to compute it: absent, forced or unreadable)."""
-    if force or not path.is_file():
-        return None
-    try:
-        return _load(path)
-    except (ValueError, TypeError) as exc:
-        log.warning("%s: unreadable payload, recomputing it (%s)", path, exc)
-        return None
+def _failure(method: str, item: WorkItem, failure: TaskFailure) -> TaskFailure:
+    log.warning("skipping %s for %s (%s): %s", item.filename, item.group_class, method, failure.message)
+    return failure
 
 
-def _explain_method(classifier: Classifier, items: list[WorkItem], method: str, out: Path,
-                    params: ExplainParams | Mapping[str, Any] | None, seed: int | None, force: bool,
-                    execution: Execution, progress: bool) -> _Outcome:
-    """Explain the items not yet done with one base method, writing each payload as it arrives."""
-    outcome, todo = _Outcome(), []
+def _explain_base(classifier: Classifier, items: list[WorkItem], method: str, store: PayloadStore,
+                  settings: _Settings) -> Iterator[Result]:
+    """One base method: what the store has (unless forced) as it is, the rest explained and kept as
+    each arrives."""
+    todo = []
     for position, item in enumerate(items):
         try:
-            done = _finished(payload_path(out, method, item), force)
-        except ECGXAIError as exc:
-            outcome.fail(position, item, exc)
+            done = None if settings.force else store.get(method, item)
+        except ECGXAIError as exc:  # e.g. a record name that cannot be a file name
+            yield method, position, _failure(method, item, TaskFailure.from_exception(exc))
             continue
         if done is None:
             todo.append(position)
         else:
-            outcome.add(position, item, done)
-    task = _ExplainTask(shippable(classifier, execution.in_process), method, params, seed)
-    for k, result in run_tasks(task, [items[p] for p in todo], execution, desc=f"explain {method}",
-                               progress=progress):
-        position = todo[k]
+            yield method, position, done
+    task = _ExplainTask(shippable(classifier, settings.execution.in_process), method, settings.params,
+                        settings.seed)
+    for k, result in run_tasks(task, [items[p] for p in todo], settings.execution, desc=f"explain {method}",
+                               progress=settings.progress):
+        item = items[todo[k]]
         if isinstance(result, TaskFailure):
-            outcome.fail(position, items[position], result)
-            continue
-        write_json_atomic(payload_path(out, method, items[position]), json.loads(result.to_json()))
-        outcome.add(position, items[position], result)
-    return outcome
+            result = _failure(method, item, result)
+        else:
+            store.put(method, item, result)
+        yield method, todo[k], result
 
 
-def _fuse_all(items: list[WorkItem], out: Path, parts: list[_Outcome], force: bool,
-              fusion_kwargs: Mapping[str, Any]) -> _Outcome:
-    """Fuse the LIME and TimeSHAP payloads of every item both explained (cheap: done here)."""
-    outcome = _Outcome()
+def _fuse(items: list[WorkItem], store: PayloadStore, failed: Mapping[int, TaskFailure], force: bool,
+          fusion_kwargs: Mapping[str, Any]) -> Iterator[Result]:
+    """Fuse the LIME and TimeSHAP explanations of every item both explained (cheap: done here)."""
     for position, item in enumerate(items):
-        failed = next((part.errors[position] for part in parts if position in part.errors), None)
-        if failed is not None:
-            outcome.errors[position] = failed
+        if position in failed:
+            yield "fused", position, failed[position]
             continue
-        path = payload_path(out, "fused", item)
-        fused = _finished(path, force)
+        fused = None if force else store.get("fused", item)
         if fused is None:
-            lime, shap = (_load(payload_path(out, m, item)) for m in FUSED_PARTS)
+            lime, shap = (store.get(method, item) for method in FUSED_PARTS)
             fused = fuse_for_class(lime, shap, item.group_class, **fusion_kwargs)
             fused.sel_idx = item.sel_idx
-            write_json_atomic(path, json.loads(fused.to_json()))
-        outcome.add(position, item, fused)
-    return outcome
+            store.put("fused", item, fused)
+        yield "fused", position, fused
+
+
+def explain_items(
+    classifier: Classifier,
+    items: list[WorkItem],
+    method: str,
+    store: PayloadStore,
+    *,
+    params: Params = None,
+    seed: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+    execution: Execution | int | None = None,
+    fusion_kwargs: Mapping[str, Any] | None = None,
+) -> Iterator[Result]:
+    """Explain every item with ``method`` (a run method: see :func:`resolve_run_method`), keeping each
+    explanation in ``store``; yield (method, position, explanation or failure) as each arrives.
+
+    What the store has already is yielded as it is unless ``force``. For ``fused`` the LIME and
+    TimeSHAP results come first, then the fused ones (an item whose part failed fails with that
+    failure). A record that fails (an ``ECGXAIError``) is logged and yields its failure; the rest go on.
+    """
+    settings = _Settings(params, seed, force, progress, as_execution(execution))
+    if method != "fused":
+        yield from _explain_base(classifier, items, method, store, settings)
+        return
+    failed: dict[int, TaskFailure] = {}
+    for part in FUSED_PARTS:
+        for found, position, result in _explain_base(classifier, items, part, store, settings):
+            if isinstance(result, TaskFailure):
+                failed.setdefault(position, result)
+            yield found, position, result
+    yield from _fuse(items, store, failed, force, fusion_kwargs or {})
 
 
 def run_explanations(
@@ -188,12 +281,13 @@ def run_explanations(
     method: str,
     out_dir: str | Path,
     *,
-    params: ExplainParams | Mapping[str, Any] | None = None,
+    params: Params = None,
     seed: int | None = None,
     force: bool = False,
     progress: bool = True,
     fusion_kwargs: Mapping[str, Any] | None = None,
     execution: Execution | int | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Explain every item, writing each payload as it completes; returns (table, errors).
 
@@ -202,19 +296,32 @@ def run_explanations(
     (Dask); each worker loads the model (which must come from a file) once. Tables are
     in item order and payloads are the same whichever backend ran them. ``method="auto"`` runs
     the method and settings :data:`~ecgxai.explain.methods.AUTO_CHOICE` picks for the classifier.
+    The run's settings go to the manifest, with ``manifest_extra`` (what only the caller knows,
+    e.g. the command line's inputs).
     """
-    method, params = resolve_method(method, classifier, params)
-    if method not in RUN_METHODS and not is_method(method):
-        raise ConfigurationError(f"unknown method {method!r}; choose from {', '.join(RUN_METHODS)}, "
-                                 f"{CAPTUM_PREFIX}NAME or auto")
-    if method != "fused":  # before any work: a Captum class unknown or absent, a model it cannot run
-        make_explainer(method, classifier, make_params(params))
-    out, execution = Path(out_dir), as_execution(execution)
-    methods = FUSED_PARTS if method == "fused" else (method,)
-    parts = [_explain_method(classifier, items, m, out, params, seed, force, execution, progress)
-             for m in methods]
-    outcome = _fuse_all(items, out, parts, force, fusion_kwargs or {}) if method == "fused" else parts[0]
-    table, error_table = outcome.tables()
-    write_table(table, out / f"{method}.csv")
-    write_table(error_table, out / f"{method}.errors.csv")
+    method, params = resolve_run_method(method, classifier, params)
+    folder, execution = RunFolder(Path(out_dir)), as_execution(execution)
+    rows: dict[int, dict[str, Any]] = {}
+    errors: dict[int, dict[str, str]] = {}
+    for found, position, result in explain_items(
+            classifier, items, method, FolderStore(folder), params=params, seed=seed, force=force,
+            progress=progress, execution=execution, fusion_kwargs=fusion_kwargs):
+        item = items[position]
+        if found != method:
+            continue
+        if isinstance(result, TaskFailure):
+            errors[position] = error_row(item.filename, result)
+        else:
+            rows[position] = explanation_row(item.group_class, item.sel_idx, item.filename, result,
+                                             with_map=False)
+    table = pd.DataFrame([rows[k] for k in sorted(rows)], columns=RUN_TABLE_COLUMNS)
+    error_table = pd.DataFrame([errors[k] for k in sorted(errors)], columns=ERROR_COLUMNS)
+    write_table(table, folder.explain_table(method))
+    write_table(error_table, errors_path(folder.explain_table(method)))
+    folder.record("explain", {method: {
+        **model_settings(classifier), "method": method, **_settings_of(params),
+        **({"fusion": dict(fusion_kwargs or {})} if method == "fused" else {}),
+        "targets": sorted({item.group_class for item in items}),
+        "seed": config.resolve_seed(seed), "execution": execution.describe(), "items": len(items),
+        "failed": len(error_table), **(manifest_extra or {})}})
     return table, error_table

@@ -77,10 +77,6 @@ class ExplainParams:
                 f"{self.ig_steps}, {self.shapley_permutations} and {self.smoothgrad_samples}")
         if not self.smoothgrad_sigma >= 0:
             raise ConfigurationError(f"smoothgrad_sigma must be >= 0, got {self.smoothgrad_sigma}")
-        from ecgxai.explain.methods import GRADIENT_METHODS  # the registry's modules import this one
-
-        bases = [method for method in GRADIENT_METHODS if method != "smoothgrad"]
-        check_choice("smoothgrad_base", self.smoothgrad_base, bases)
         object.__setattr__(self, "options", dict(self.options))
 
     def for_class(self, code: str) -> ExplainParams:

@@ -52,7 +52,7 @@ class TorchClassifier(Classifier):
         """(N, C) class scores (logits or probabilities) of an (N, T, L) tensor, differentiable: what
         :meth:`gradient` differentiates, and what Captum's methods attribute."""
         raw = self.module(self._laid_out(x)).float()
-        return _score_from_raw(self.torch, raw, self.output_activation, score)
+        return score_from_raw(self.torch, raw, self.output_activation, score)
 
     def _score_gradient(self, x: np.ndarray, index: int, score: Score) -> np.ndarray:
         leaf = self.torch.from_numpy(x.copy()).requires_grad_(True)
@@ -94,13 +94,13 @@ class TorchClassifier(Classifier):
         if len(captured) != 1 or not hasattr(captured[0], "dim") or captured[0].dim() != 3:
             raise ConfigurationError(f"{self.source}: module {layer!r} must run once per forward pass "
                                      "and return one (N, C, T') tensor for Grad-CAM")
-        target = _score_from_raw(self.torch, raw, self.output_activation, "logit")[:, index]
+        target = score_from_raw(self.torch, raw, self.output_activation, "logit")[:, index]
         (grad,) = self.torch.autograd.grad(target.sum(), captured[0])
         return (captured[0].detach().transpose(1, 2).float().numpy(),
                 grad.transpose(1, 2).float().numpy())
 
 
-def _score_from_raw(torch: Any, raw: Any, activation: str | None, score: Score) -> Any:
+def score_from_raw(torch: Any, raw: Any, activation: str | None, score: Score) -> Any:
     """Logit or probability from raw output, whether the module emits logits or probabilities."""
     if activation is None:
         if score == "probability":

@@ -18,9 +18,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_FIGURE
-from ecgxai.evaluate.localisation_benchmark import LOCALISATION_FIGURE, SCORES
+from ecgxai.evaluate.compare import ALL_CLASSES
+from ecgxai.evaluate.localisation_benchmark import SCORES
 from ecgxai.evaluate.metrics import KEY_METRICS
+from ecgxai.explain.run_folder import COMPARISON_FIGURE, LOCALISATION_FIGURE
 from ecgxai.report.figure import PALETTE, MetricFigure, axes_grid
 from ecgxai.report.metrics import BASELINE_LABEL, METRIC_TITLES, REFERENCE_LEVELS
 

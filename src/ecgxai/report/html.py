@@ -20,7 +20,7 @@ import logging
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import zip_longest
 from pathlib import Path
@@ -28,21 +28,28 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from PIL import Image
 
 import ecgxai
 from ecgxai import config
 from ecgxai.classes import class_name
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import ALL_CLASSES, COMPARISON_TABLE, comparison_table, key_columns
-from ecgxai.evaluate.evaluator import METRIC_COLUMNS, SUMMARY_GROUPS, summarise_metrics
-from ecgxai.evaluate.localisation_benchmark import LOCALISATION_TABLE
+from ecgxai.evaluate.compare import ALL_CLASSES, comparison_table, key_columns
+from ecgxai.evaluate.evaluator import SUMMARY_GROUPS, summarise_metrics
 from ecgxai.evaluate.localisation_benchmark import SCORES as LOCALISATION_SCORES
 from ecgxai.evaluate.metrics import metric
 from ecgxai.explain.payload import Explanation
-from ecgxai.io.files import atomic_output, read_table
-from ecgxai.io.manifest import MANIFEST_NAME, read_manifest
+from ecgxai.explain.run_folder import (
+    COMPARISON_TABLE,
+    LOCALISATION_TABLE,
+    REPORT,
+    PayloadEntry,
+    RunFolder,
+    RunKey,
+    metrics_by_key,
+)
+from ecgxai.io.files import atomic_output
+from ecgxai.io.manifest import MANIFEST_NAME
 from ecgxai.report import plot_from_payload, plot_metric_boxes
 from ecgxai.report.comparison import plot_localisation, plot_method_comparison
 from ecgxai.report.figure import ReportFigure
@@ -98,18 +105,6 @@ section.record{border-top:1px solid #d8dde6;margin-top:24px}
 
 
 @dataclass
-class PayloadEntry:
-    """One payload file of the run: where it is, what it explains, and its content or why not."""
-
-    path: Path
-    method: str
-    class_code: str
-    record: str
-    explanation: Explanation | None = None
-    error: str | None = None
-
-
-@dataclass
 class RunContents:
     """Everything the report shows, read from a run folder; ``comparison`` is ``comparison.csv``, else
     the same table from the metrics tables and the payloads' cost (None without metrics)."""
@@ -120,43 +115,42 @@ class RunContents:
     metrics: pd.DataFrame
     comparison: pd.DataFrame | None = None
     localisation: pd.DataFrame | None = None
+    by_key: dict[RunKey, pd.DataFrame] = field(default_factory=dict)
+
+    def metric_rows(self, entry: PayloadEntry) -> pd.DataFrame:
+        """The metrics rows of one payload, matched by (record, class, method label)."""
+        key = entry.key
+        return self.by_key.get(key, self.metrics.iloc[:0]) if key is not None else self.metrics.iloc[:0]
 
 
 # --- reading the run folder ----------------------------------------------------------------------
 
 
 def load_run(run_dir: str | Path) -> RunContents:
-    """Manifest, payloads (``payloads/<method>/<class>/<record>.json``) and metrics tables of a run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    """Manifest, payloads, metrics tables and comparison tables of a run folder (its layout:
+    :mod:`ecgxai.explain.run_folder`)."""
+    folder = RunFolder(Path(run_dir))
+    if not folder.root.is_dir():
         raise ConfigurationError(f"{run_dir}: no such run folder")
-    manifest = read_manifest(run_dir)
-    entries = [_load_entry(path) for path in sorted(run_dir.glob("payloads/*/*/*.json"))]
+    manifest = folder.manifest()
+    entries = folder.read_payloads()
     if not entries:
         raise ConfigurationError(f"{run_dir}: no payloads found (expected payloads/<method>/<class>/"
                                  "<record>.json, as 'ecgxai explain --out' writes)")
-    metrics = _read_metrics(_metrics_tables(run_dir, manifest))
-    comparison = _read_comparison(run_dir, COMPARISON_TABLE)
-    if comparison is None:
-        comparison = _derived_comparison(entries, metrics, _forward_seconds(manifest))
-    return RunContents(run_dir, manifest, entries, metrics, comparison,
-                       _read_comparison(run_dir, LOCALISATION_TABLE))
+    metrics = folder.read_metrics(manifest)
+    run = RunContents(folder.root, manifest, entries, metrics, folder.read_optional(COMPARISON_TABLE),
+                      folder.read_optional(LOCALISATION_TABLE), metrics_by_key(metrics))
+    if run.comparison is None:
+        run.comparison = _derived_comparison(run, _forward_seconds(manifest))
+    return run
 
 
-def _read_comparison(run_dir: Path, name: str) -> pd.DataFrame | None:
-    """The run's ``comparison.csv`` (``ecgxai compare``) or ``localisation.csv`` (``ecgxai
-    localisation``), or None."""
-    path = run_dir / name
-    return read_table(path, dtype={"meta_code": str}) if path.is_file() else None
-
-
-def _derived_comparison(entries: Sequence[PayloadEntry], metrics: pd.DataFrame,
-                        forward_seconds: float) -> pd.DataFrame | None:
+def _derived_comparison(run: RunContents, forward_seconds: float) -> pd.DataFrame | None:
     """The table ``ecgxai compare`` writes, from each payload's cost and its first metrics row (None when
     no payload has one)."""
-    rows = [_metric_rows(metrics, x, e.class_code).iloc[:1].assign(
-                method=e.method, seconds=x.seconds, model_evaluations=x.model_evaluations)
-            for e in entries if (x := e.explanation) is not None]
+    rows = [run.metric_rows(e).iloc[:1].assign(method=e.method, seconds=x.seconds,
+                                                 model_evaluations=x.model_evaluations)
+            for e in run.entries if (x := e.explanation) is not None]
     found = [r for r in rows if len(r)]
     return comparison_table(pd.concat(found, ignore_index=True), forward_seconds) if found else None
 
@@ -165,43 +159,6 @@ def _forward_seconds(manifest: Mapping[str, Any]) -> float:
     """Seconds of one record's forward pass, as a manifest section records it (``compare``, ``demo``); NaN."""
     found = (v.get("forward_seconds_per_record") for v in manifest.values() if isinstance(v, Mapping))
     return next((float(v) for v in found if _is_number(v)), math.nan)
-
-
-def _load_entry(path: Path) -> PayloadEntry:
-    """A payload file; one that cannot be parsed is kept with its error, to be shown in its section."""
-    entry = PayloadEntry(path, method=path.parent.parent.name, class_code=path.parent.name, record=path.stem)
-    try:
-        entry.explanation = Explanation.from_json(path.read_text())
-    except (OSError, ValueError, TypeError) as exc:
-        entry.error = f"cannot read payload {path.name}: {exc}"
-    return entry
-
-
-def _metrics_tables(run_dir: Path, manifest: Mapping[str, Any]) -> list[Path]:
-    """Metrics tables the manifest names (``evaluate`` outputs, ``compare``'s per-method tables),
-    else every top-level table with metric columns."""
-    named = [run_dir / entry["out"] for entry in manifest.get("evaluate", {}).values()
-             if isinstance(entry, Mapping) and "out" in entry]
-    named += [run_dir / name for name in manifest.get("compare", {}).get("metrics_tables", [])]
-    if named:
-        return [path for path in named if path.is_file()]
-    candidates = sorted([*run_dir.glob("*.csv"), *run_dir.glob("*.parquet")])
-    return [path for path in candidates if _has_metric_columns(path)]
-
-
-def _has_metric_columns(path: Path) -> bool:
-    """Whether a table's header names the columns of an ``ecgxai evaluate`` metrics table."""
-    columns = pd.read_csv(path, nrows=0).columns if path.suffix == ".csv" else pq.read_schema(path).names
-    return {"strict_attauc", "mat_path", "meta_code"} <= set(columns)
-
-
-def _read_metrics(paths: Sequence[Path]) -> pd.DataFrame:
-    """The metrics tables stacked, each row tagged with its table's file name."""
-    frames = [read_table(path, dtype={"meta_code": str, "record": str}).assign(table=path.name)
-              for path in paths]
-    if not frames:
-        return pd.DataFrame(columns=[*METRIC_COLUMNS, "table"])
-    return pd.concat(frames, ignore_index=True)
 
 
 # --- small HTML pieces ---------------------------------------------------------------------------
@@ -517,15 +474,6 @@ def shown_sections(keys: Sequence[tuple[str, str]], limit: int | None) -> list[t
     return sorted(taken[:limit])
 
 
-def _metric_rows(metrics: pd.DataFrame, explanation: Explanation, class_code: str) -> pd.DataFrame:
-    """The metrics rows of one explanation: same record file, class and method label."""
-    if metrics.empty:
-        return metrics
-    match = ((metrics["mat_path"] == explanation.mat_path) & (metrics["meta_code"] == class_code)
-             & (metrics["method"] == explanation.method_label))
-    return metrics[match]
-
-
 def _metrics_table(rows: pd.DataFrame) -> str:
     """One explanation's metrics, one column per metrics table it appears in."""
     if rows.empty:
@@ -556,14 +504,14 @@ def _key_line(x: Explanation, rows: pd.DataFrame) -> str:
     return f'<p class="keys">{_e(" · ".join(parts))}</p>'
 
 
-def _method_block(entry: PayloadEntry, metrics: pd.DataFrame, data_root: Path | None) -> str:
+def _method_block(entry: PayloadEntry, run: RunContents, data_root: Path | None) -> str:
     """One method's explanation of one record: its 12-lead chart, one line of key metrics, and collapsed,
     its facts, full metrics and spans."""
     title = f'<h4 id="{_anchor(entry.class_code, entry.record, entry.method)}">{_e(entry.method)}</h4>'
     x = entry.explanation
     if x is None:
         return f'{title}<p class="error">{_e(entry.error)}</p>'
-    rows = _metric_rows(metrics, x, entry.class_code)
+    rows = run.metric_rows(entry)
     facts = [("label", x.method_label), ("top leads", _fmt(x.top5_leads) or MISSING), ("seed", _fmt(x.seed))]
     facts_html = "".join(f"<span><b>{_e(k)}:</b> {_e(v)}</span>" for k, v in facts)
     figure = _figure(lambda: plot_from_payload(x, topk=5, data_root=data_root, preview_points=PREVIEW_POINTS),
@@ -573,14 +521,13 @@ def _method_block(entry: PayloadEntry, metrics: pd.DataFrame, data_root: Path | 
             "</div></details>")
 
 
-def _drawn_methods(entries: Sequence[PayloadEntry], metrics: pd.DataFrame) -> set[str]:
+def _drawn_methods(run: RunContents) -> set[str]:
     """The methods record sections draw: every one when the run has no metrics, else those with metrics
     rows (not, say, the LIME and TimeSHAP parts of a fused run)."""
-    return {e.method for e in entries if metrics.empty or (
-        e.explanation is not None and not _metric_rows(metrics, e.explanation, e.class_code).empty)}
+    return {e.method for e in run.entries if run.metrics.empty or not run.metric_rows(e).empty}
 
 
-def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics: pd.DataFrame,
+def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], run: RunContents,
                     data_root: Path | None, drawn: set[str]) -> str:
     """A record explained for one class: each drawn method's chart, then the methods not drawn."""
     class_code, record = key
@@ -589,7 +536,7 @@ def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], metrics
     parts = [f'<section class="record" id="{_anchor(class_code, record)}">',
              f"<h3>{_e(record)} · {_e(_class_title(class_code))}</h3>",
              f"<p class=muted>{_e(path)}</p>"]
-    parts.extend(_method_block(entry, metrics, data_root) for entry in group if entry.method in drawn)
+    parts.extend(_method_block(entry, run, data_root) for entry in group if entry.method in drawn)
     skipped = [entry.method for entry in group if entry.method not in drawn]
     if skipped:
         parts.append(f"<p class=muted>Also explained, not evaluated, so not drawn: {_e(', '.join(skipped))}."
@@ -635,13 +582,13 @@ def render_report(run: RunContents, *, max_records: int | None = config.REPORT_M
     groups = _record_groups(run.entries)
     shown = {key: groups[key] for key in shown_sections(list(groups), max_records)}
     root = None if data_root is None else Path(data_root)
-    drawn = _drawn_methods(run.entries, run.metrics)
+    drawn = _drawn_methods(run)
     compared = run.comparison is not None and not run.comparison.empty
     located = run.localisation is not None and not run.localisation.empty
     body = [_header(run, len(groups)), _first_screen(run), _toc(shown, compared, located),
             _comparison_section(run), _localisation_section(run), _summary_section(run),
             '<h2 id="records">Records</h2>',
-            *(_record_section(key, group, run.metrics, root, drawn) for key, group in shown.items())]
+            *(_record_section(key, group, run, root, drawn) for key, group in shown.items())]
     if len(groups) > len(shown):
         body.append(f'<p class="note">{len(groups) - len(shown)} more record &times; class sections not '
                     "shown (raise --max-records to include them).</p>")
@@ -659,7 +606,7 @@ def build_report(run_dir: str | Path, out_path: str | Path | None = None, *,
     if max_records is not None and max_records < 0:
         raise ConfigurationError(f"max_records must be >= 0, got {max_records}")
     run = load_run(run_dir)
-    out = Path(out_path) if out_path is not None else Path(run_dir) / "report.html"
+    out = Path(out_path) if out_path is not None else RunFolder(Path(run_dir)).file(REPORT)
     with atomic_output(out) as tmp:
         tmp.write_text(render_report(run, max_records=max_records, data_root=data_root), encoding="utf-8")
     return out

@@ -23,6 +23,7 @@ from ecgxai.explain.methods.occlusion import Occlusion
 from ecgxai.explain.methods.shapley_sampling import ShapleySampling
 from ecgxai.explain.methods.smoothgrad import SmoothGrad
 from ecgxai.explain.methods.timeshap import TimeShap
+from ecgxai.explain.settings import ExplainParams, check_choice
 from ecgxai.models.base import Classifier
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,14 @@ CAPTUM_PREFIX = "captum:"
 def is_method(name: str) -> bool:
     """True for a registered method name or a ``captum:NAME`` (whose class is checked when made)."""
     return name in EXPLAINERS or (isinstance(name, str) and name.startswith(CAPTUM_PREFIX))
+
+
+def check_settings(settings: ExplainParams) -> ExplainParams:
+    """Refuse settings that name a method the registry cannot use there (``smoothgrad_base``: any
+    gradient method but smoothgrad); checked here, not in ExplainParams, which the methods import."""
+    bases = [method for method in GRADIENT_METHODS if method != "smoothgrad"]
+    check_choice("smoothgrad_base", settings.smoothgrad_base, bases)
+    return settings
 
 
 def get_explainer(name: str) -> type[Explainer]:
@@ -126,5 +135,5 @@ def resolve_method(method: str, classifier: Classifier,
 
 __all__ = ["AUTO", "AUTO_BUDGET", "AUTO_CHOICE", "CAPTUM_PREFIX", "CELL_OCCLUSION", "EXPLAINERS",
            "GRADIENT_METHODS", "METHODS", "METHOD_LABELS", "PERTURBATION_METHODS", "ExplainInput",
-           "Explainer", "GradientExplainer", "PerturbationExplainer", "cell_occlusion_cost", "get_explainer",
-           "is_method", "model_kind", "resolve_method"]
+           "Explainer", "GradientExplainer", "PerturbationExplainer", "cell_occlusion_cost", "check_settings",
+           "get_explainer", "is_method", "model_kind", "resolve_method"]

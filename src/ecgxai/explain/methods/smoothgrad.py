@@ -31,7 +31,7 @@ def smooth_grad(attribute: Callable[[np.ndarray], np.ndarray], x: np.ndarray, sa
 
 class SmoothGrad(GradientExplainer):
     """The noise tunnel around ``smoothgrad_base`` (any registered gradient method but itself, as
-    the settings check):
+    :func:`~ecgxai.explain.methods.check_settings` checks):
     ``smoothgrad_samples`` copies with noise sd ``smoothgrad_sigma`` x the input's sd."""
 
     name: ClassVar[str] = "smoothgrad"
@@ -39,9 +39,10 @@ class SmoothGrad(GradientExplainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from ecgxai.explain.methods import get_explainer  # the registry imports this module
+        from ecgxai.explain.methods import check_settings, get_explainer  # the registry imports this module
 
-        self.base = get_explainer(self.settings.smoothgrad_base)(self.classifier, self.settings)
+        base = check_settings(self.settings).smoothgrad_base
+        self.base = get_explainer(base)(self.classifier, self.settings)
 
     @property
     def scale(self) -> str:  # type: ignore[override]
