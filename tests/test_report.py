@@ -31,7 +31,9 @@ from ecgxai.explain.runs import items_from_records, run_explanations
 from ecgxai.io.manifest import file_sha256, manifest_path, read_manifest, update_manifest
 from ecgxai.models.base import CallableClassifier
 from ecgxai.report.ecg import ExplanationFigure
-from ecgxai.report.html import build_report, load_run, render_report, shown_sections
+from ecgxai.report.html import build_report, render_report
+from ecgxai.report.record_sections import shown_sections
+from ecgxai.report.run_contents import load_run
 from ecgxai.report.summary import QUESTIONS, Saturation, summary_rows
 from ecgxai.synth.writer import write_challenge_record
 

@@ -19,7 +19,7 @@ from ecgxai.explain.runs import items_from_selection, payload_path, run_explanat
 from ecgxai.io.files import read_table, write_table
 from ecgxai.io.manifest import read_manifest
 from ecgxai.models.base import CallableClassifier
-from ecgxai.report.html import load_run
+from ecgxai.report.run_contents import load_run
 from ecgxai.synth import generate_dataset
 
 SR, AF = "426783006", "164889003"

@@ -13,66 +13,54 @@ and no network resources, so the file can be mailed or archived as it is.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import logging
-import math
-import numbers
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from itertools import zip_longest
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import pandas as pd
-from PIL import Image
 
 import ecgxai
 from ecgxai import config
-from ecgxai.classes import class_name
 from ecgxai.errors import ConfigurationError
-from ecgxai.evaluate.compare import ALL_CLASSES, comparison_table, key_columns
+from ecgxai.evaluate.compare import ALL_CLASSES, key_columns
 from ecgxai.evaluate.evaluator import SUMMARY_GROUPS, summarise_metrics
 from ecgxai.evaluate.localisation_benchmark import SCORES as LOCALISATION_SCORES
 from ecgxai.evaluate.metrics import metric
-from ecgxai.explain.payload import Explanation
 from ecgxai.explain.run_folder import (
     COMPARISON_TABLE,
     LOCALISATION_TABLE,
     REPORT,
     PayloadEntry,
     RunFolder,
-    RunKey,
-    metrics_by_key,
 )
 from ecgxai.io.files import atomic_output
 from ecgxai.io.manifest import MANIFEST_NAME
-from ecgxai.report import plot_from_payload, plot_metric_boxes
+from ecgxai.report import plot_metric_boxes
 from ecgxai.report.comparison import plot_localisation, plot_method_comparison
-from ecgxai.report.figure import ReportFigure
+from ecgxai.report.markup import (
+    MISSING,
+    anchor,
+    class_title,
+    embedded_figure,
+    escape,
+    fmt,
+    html_table,
+    svg_markup,
+)
+from ecgxai.report.record_sections import drawn_methods, record_groups, record_section, shown_sections
+from ecgxai.report.run_contents import RunContents, load_run
 from ecgxai.report.summary import (
     HEADER,
-    QUESTIONS,
     Saturation,
-    chance_level,
     figure_metric,
     overall_rows,
     summary_rows,
-    value_text,
 )
 from ecgxai.synth.benchmark import NOT_LOCALISABLE
 
 log = logging.getLogger(__name__)
-
-#: ECG charts are embedded as PNG at this resolution, reduced to this many colours: a 12-lead
-#: chart's SVG holds every sample (~2 MB), its PNG ~55 kB (1,139 px wide: the width the page shows;
-#: at 72 dpi, 1,490 px, ~90 kB).
-PNG_DPI, PNG_COLOURS = 55, 64
-#: Trace points per panel in report charts: each bucket's extrema, finer than the PNG shows.
-PREVIEW_POINTS = 2000
 
 #: Metrics summarised per class and method (the explanation's, then its random baseline).
 SUMMARY_METRICS = (
@@ -80,8 +68,6 @@ SUMMARY_METRICS = (
     "morf_auc", "random_morf_auc", "insertion_auc", "random_insertion_auc",
     "lerf_morf_gap", "random_lerf_morf_gap",
 )
-_IDENTITY_COLUMNS = ("record", "meta_code", "class_name", "sel_idx", "mat_path", "method")
-MISSING = "\u2013"  # en dash: a value that is absent or not a number
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;
 background:#f6f7f9}
@@ -104,140 +90,6 @@ section.record{border-top:1px solid #d8dde6;margin-top:24px}
 """
 
 
-@dataclass
-class RunContents:
-    """Everything the report shows, read from a run folder; ``comparison`` is ``comparison.csv``, else
-    the same table from the metrics tables and the payloads' cost (None without metrics)."""
-
-    run_dir: Path
-    manifest: dict[str, Any]
-    entries: list[PayloadEntry]
-    metrics: pd.DataFrame
-    comparison: pd.DataFrame | None = None
-    localisation: pd.DataFrame | None = None
-    by_key: dict[RunKey, pd.DataFrame] = field(default_factory=dict)
-
-    def metric_rows(self, entry: PayloadEntry) -> pd.DataFrame:
-        """The metrics rows of one payload, matched by (record, class, method label)."""
-        key = entry.key
-        return self.by_key.get(key, self.metrics.iloc[:0]) if key is not None else self.metrics.iloc[:0]
-
-
-# --- reading the run folder ----------------------------------------------------------------------
-
-
-def load_run(run_dir: str | Path) -> RunContents:
-    """Manifest, payloads, metrics tables and comparison tables of a run folder (its layout:
-    :mod:`ecgxai.explain.run_folder`)."""
-    folder = RunFolder(Path(run_dir))
-    if not folder.root.is_dir():
-        raise ConfigurationError(f"{run_dir}: no such run folder")
-    manifest = folder.manifest()
-    entries = folder.read_payloads()
-    if not entries:
-        raise ConfigurationError(f"{run_dir}: no payloads found (expected payloads/<method>/<class>/"
-                                 "<record>.json, as 'ecgxai explain --out' writes)")
-    metrics = folder.read_metrics(manifest)
-    run = RunContents(folder.root, manifest, entries, metrics, folder.read_optional(COMPARISON_TABLE),
-                      folder.read_optional(LOCALISATION_TABLE), metrics_by_key(metrics))
-    if run.comparison is None:
-        run.comparison = _derived_comparison(run, _forward_seconds(manifest))
-    return run
-
-
-def _derived_comparison(run: RunContents, forward_seconds: float) -> pd.DataFrame | None:
-    """The table ``ecgxai compare`` writes, from each payload's cost and its first metrics row (None when
-    no payload has one)."""
-    rows = [run.metric_rows(e).iloc[:1].assign(method=e.method, seconds=x.seconds,
-                                                 model_evaluations=x.model_evaluations)
-            for e in run.entries if (x := e.explanation) is not None]
-    found = [r for r in rows if len(r)]
-    return comparison_table(pd.concat(found, ignore_index=True), forward_seconds) if found else None
-
-
-def _forward_seconds(manifest: Mapping[str, Any]) -> float:
-    """Seconds of one record's forward pass, as a manifest section records it (``compare``, ``demo``); NaN."""
-    found = (v.get("forward_seconds_per_record") for v in manifest.values() if isinstance(v, Mapping))
-    return next((float(v) for v in found if _is_number(v)), math.nan)
-
-
-# --- small HTML pieces ---------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _fmt(value: Any) -> str:
-    """A cell's text: non-integers to 3 decimals, lists comma-separated, missing values as a dash."""
-    if value is None or (_is_number(value) and math.isnan(value)):
-        return MISSING
-    if _is_number(value) and not isinstance(value, numbers.Integral):
-        return f"{value:.3f}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
-def _cell(value: Any) -> str:
-    numeric = _is_number(value)
-    text = _fmt(value)
-    css = "num" if numeric else "wrap" if len(text) > 40 else ""
-    return f'<td class="{css}">{_e(text)}</td>' if css else f"<td>{_e(text)}</td>"
-
-
-def _table(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
-    """A table that scrolls sideways when too wide; header names may break after underscores."""
-    head = "".join(f"<th>{_e(h).replace('_', '_<wbr>')}</th>" for h in header)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-def svg_markup(figure: ReportFigure, alt: str) -> str:
-    """The figure as inline SVG (without the XML prolog); ``alt`` is unused, as the SVG has its title."""
-    svg = figure.to_svg()
-    return svg[svg.find("<svg"):]
-
-
-def png_markup(figure: ReportFigure, alt: str) -> str:
-    """The figure as an ``<img>`` with a PNG data URI (inline SVG when PNG export is unavailable)."""
-    with TemporaryDirectory() as tmp:
-        try:
-            path = figure.save(Path(tmp) / "figure.png", dpi=PNG_DPI)
-        except ConfigurationError as exc:  # no Cairo library: a larger page, but a complete one
-            log.debug("report: PNG export unavailable (%s); embedding SVG", exc)
-            return svg_markup(figure, alt)
-        with Image.open(path) as image:
-            reduced = image.convert("RGB").quantize(PNG_COLOURS)
-    buffer = io.BytesIO()
-    reduced.save(buffer, format="PNG", optimize=True)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _figure(make: Callable[[], ReportFigure], what: str,
-            embed: Callable[[ReportFigure, str], str] = png_markup) -> str:
-    """A figure embedded by ``embed``, or an error note saying why ``what`` has none (never a crash)."""
-    try:
-        content = embed(make(), what)
-    except Exception as exc:  # a report shows every record it can; one bad record is a note, not a stop
-        log.warning("report: no figure for %s: %s", what, exc)
-        return f'<p class="error">No figure for {_e(what)}: {_e(type(exc).__name__)}: {_e(exc)}</p>'
-    return f"<figure>{content}</figure>"
-
-
-def _anchor(*parts: str) -> str:
-    return "-".join("".join(c if c.isalnum() else "_" for c in part) for part in parts)
-
-
-def _class_title(code: str) -> str:
-    return f"{class_name(code)} ({code})" if code.isdigit() else code
-
-
 # --- settings ------------------------------------------------------------------------------------
 
 
@@ -246,12 +98,12 @@ def _settings_section(run: RunContents) -> str:
     parts = ['<h2 id="settings">Run settings</h2>']
     if run.manifest:
         updated = run.manifest.get("updated", "?")
-        parts.append(f"<p class=muted>From {_e(MANIFEST_NAME)}, last updated {_e(updated)}.</p>")
+        parts.append(f"<p class=muted>From {escape(MANIFEST_NAME)}, last updated {escape(updated)}.</p>")
         names = sorted((k for k, v in run.manifest.items() if isinstance(v, Mapping)),
                        key=lambda name: (name == "environment", name))
         parts.extend(_manifest_section(name, run.manifest[name]) for name in names)
     else:
-        parts.append(f'<p class="note">This run folder has no {_e(MANIFEST_NAME)}; the settings below '
+        parts.append(f'<p class="note">This run folder has no {escape(MANIFEST_NAME)}; the settings below '
                      "are what the payloads record.</p>")
     parts.append("<h3>Explanations in this run</h3>" + _explanations_table(run.entries))
     return "\n".join(parts)
@@ -259,9 +111,9 @@ def _settings_section(run: RunContents) -> str:
 
 def _manifest_section(name: str, section: Mapping[str, Any]) -> str:
     """One manifest section as a heading (with its update time) and a settings table."""
-    stamp = f" <span class=muted>updated {_e(section['updated'])}</span>" if "updated" in section else ""
+    stamp = f" <span class=muted>updated {escape(section['updated'])}</span>" if "updated" in section else ""
     settings = {k: v for k, v in section.items() if k != "updated"}
-    return f"<h3>{_e(name)}{stamp}</h3>{_mapping_table(settings)}"
+    return f"<h3>{escape(name)}{stamp}</h3>{_mapping_table(settings)}"
 
 
 def _mapping_table(section: Mapping[str, Any]) -> str:
@@ -270,7 +122,8 @@ def _mapping_table(section: Mapping[str, Any]) -> str:
     plain = {k: v for k, v in section.items() if not isinstance(v, Mapping)}
     columns = {**entries, **({"value": plain} if plain else {})}
     keys = list(dict.fromkeys(k for entry in columns.values() for k in entry))
-    return _table(["setting", *columns], ([k, *(entry.get(k) for entry in columns.values())] for k in keys))
+    rows = ([k, *(entry.get(k) for entry in columns.values())] for k in keys)
+    return html_table(["setting", *columns], rows)
 
 
 def _explanations_table(entries: Sequence[PayloadEntry]) -> str:
@@ -285,7 +138,7 @@ def _explanations_table(entries: Sequence[PayloadEntry]) -> str:
         classes = sorted({e.class_code for e in mine})
         rows.append([method, labels, len(mine), len({e.record for e in mine}), classes, seeds,
                      ", ".join(f"{k}={v}" for k, v in params.items()), len(mine) - len(loaded)])
-    return _table(["method", "label", "payloads", "records", "classes", "seeds (per payload)",
+    return html_table(["method", "label", "payloads", "records", "classes", "seeds (per payload)",
                    "parameters (common)", "unreadable"], rows)
 
 
@@ -321,21 +174,22 @@ def _summary_section(run: RunContents) -> str:
         return "\n".join(parts)
     summary = metric_summary(run.metrics)
     metrics = [c for c in SUMMARY_METRICS if f"{c}_mean" in summary]
+    tables = ", ".join(sorted(run.metrics["table"].unique()))
     parts.append("<p class=muted>mean ± sd, median below; random_* columns score a random attribution "
-                 f"on the same record. Tables: {_e(', '.join(sorted(run.metrics['table'].unique())))}.</p>")
+                 f"on the same record. Tables: {escape(tables)}.</p>")
     saturated = _saturated(run.metrics, summary)
-    rows = [[_class_title(r.meta_code), r.method, r.priors_used, r.n, flag,
+    rows = [[class_title(r.meta_code), r.method, r.priors_used, r.n, flag,
              *(_mean_sd_median(r, m) for m in metrics)]
             for r, flag in zip(summary.itertuples(index=False), saturated, strict=True)]
-    parts.append(_table(["class", "method", "priors", "n", "saturated", *metrics], rows))
+    parts.append(html_table(["class", "method", "priors", "n", "saturated", *metrics], rows))
     parts.append(_scale_note(run.metrics))
     failed = run.metrics[run.metrics["error"].notna()]
     if len(failed):
         parts.append(f'<p class="error">{len(failed)} payload(s) could not be evaluated: '
-                     f"{_e(', '.join(sorted(failed['mat_path'].map(lambda p: Path(str(p)).stem))))}.</p>")
+                     f"{escape(', '.join(sorted(failed['mat_path'].map(lambda p: Path(str(p)).stem))))}.</p>")
     ok = run.metrics[run.metrics["error"].isna()]
     if len(ok):
-        parts.append(_figure(lambda: plot_metric_boxes(ok), "the metric distributions", svg_markup))
+        parts.append(embedded_figure(lambda: plot_metric_boxes(ok), "the metric distributions", svg_markup))
     return "\n".join(parts)
 
 
@@ -353,7 +207,7 @@ def _saturated(metrics: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
 def _scale_note(metrics: pd.DataFrame) -> str:
     """Which scale the ranking columns follow, and what saturation means for them."""
     scales = sorted(metrics["ranking_scale"].dropna().unique()) if "ranking_scale" in metrics else []
-    scale = _e(" and ".join(scales) or "probability")
+    scale = escape(" and ".join(scales) or "probability")
     return (f"<p class=muted>Ranking metrics (MoRF, LeRF, insertion, ROAD) on the {scale} scale."
             " saturated: rows whose unperturbed probability is above 0.99, where probability-scale "
             "curves are flat (evaluate with <code>--ranking-scale logit</code> to see them move).</p>")
@@ -361,7 +215,7 @@ def _scale_note(metrics: pd.DataFrame) -> str:
 
 def _mean_sd_median(row: Any, metric: str) -> str:
     mean, sd, median = (getattr(row, f"{metric}_{s}") for s in ("mean", "std", "median"))
-    return f"{_fmt(mean)} ± {_fmt(sd)}\n{_fmt(median)}"
+    return f"{fmt(mean)} ± {fmt(sd)}\n{fmt(median)}"
 
 
 # --- method comparison ---------------------------------------------------------------------------
@@ -382,17 +236,18 @@ def _comparison_section(run: RunContents) -> str:
     if table is None or table.empty:
         return ""
     columns = key_columns(table, baselines=True)
-    rows = [[r["class_name"] if r["meta_code"] == ALL_CLASSES else _class_title(str(r["meta_code"])),
+    rows = [[r["class_name"] if r["meta_code"] == ALL_CLASSES else class_title(str(r["meta_code"])),
              *(r[c] for c in columns if c != "meta_code")]
             for _, r in _comparison_rows(table).iterrows()]
     return "\n".join([
         '<h2 id="comparison">Method comparison per class</h2>',
-        f"<p class=muted>From {_e(COMPARISON_TABLE)} (else from the metrics tables and the payloads' cost): "
+        f"<p class=muted>From {escape(COMPARISON_TABLE)} (else from the metrics tables and the payloads' "
+        "cost): "
         "means over the records each method explained and evaluated; cost in forward-pass equivalents "
         "(explanation seconds / seconds of one record's forward pass); each random_* column scores a "
         "random map of the method's own resolution on the same records.</p>",
-        _table(["class", *(c for c in columns if c != "meta_code")], rows),
-        _figure(lambda: plot_method_comparison(table), "the method comparison", svg_markup),
+        html_table(["class", *(c for c in columns if c != "meta_code")], rows),
+        embedded_figure(lambda: plot_method_comparison(table), "the method comparison", svg_markup),
     ])
 
 
@@ -416,9 +271,9 @@ def _first_screen(run: RunContents) -> str:
         return "\n".join([*parts, "</section>"])
     overall = overall_rows(table).reset_index()
     title = f"{metric(shown).label} against a random map, and cost, per method (all classes)"
-    figure = _figure(lambda: plot_method_comparison(overall, [shown], ncols=2, title=title),
+    figure = embedded_figure(lambda: plot_method_comparison(overall, [shown], ncols=2, title=title),
                      "the method comparison", svg_markup)
-    words = _table(HEADER, summary_rows(table, _saturation(run.metrics)))
+    words = html_table(HEADER, summary_rows(table, _saturation(run.metrics)))
     parts += [f'<div id="comparison-figure">{figure}</div>', f'<div id="summary-table">{words}</div>',
               "<p class=muted>Means over every class; per class, each record and the settings below.</p>",
               "</section>"]
@@ -426,7 +281,7 @@ def _first_screen(run: RunContents) -> str:
 
 
 def _score_cell(row: Any, score: str, chance: str) -> str:
-    return f"{_fmt(row[score])} ({_fmt(row[chance])})"
+    return f"{fmt(row[score])} ({fmt(row[chance])})"
 
 
 def _localisation_section(run: RunContents) -> str:
@@ -435,113 +290,18 @@ def _localisation_section(run: RunContents) -> str:
     if table is None or table.empty:
         return ""
     parts = ['<h2 id="localisation">Localisation of planted evidence</h2>',
-             f"<p class=muted>From {_e(LOCALISATION_TABLE)}: benchmark records whose mask is exact (where "
-             "the record differs from its class-neutral twin), each explained for its own diagnosis. "
+             f"<p class=muted>From {escape(LOCALISATION_TABLE)}: benchmark records whose mask is exact "
+             "(where the record differs from its class-neutral twin), each explained for its own diagnosis. "
              "Each score is followed by its chance level in brackets: the random map of the method's "
              "resolution, or for the top hit the share of the explanation's cells on the mask; "
              "mask_share is the mask's share of the record. Not localisable, so not scored: "
-             f"{_e('; '.join(NOT_LOCALISABLE.values()))}.</p>",
-             _figure(lambda: plot_localisation(table), "the localisation table", svg_markup)]
+             f"{escape('; '.join(NOT_LOCALISABLE.values()))}.</p>",
+             embedded_figure(lambda: plot_localisation(table), "the localisation table", svg_markup)]
     for method, rows in table.groupby("method", sort=False):
         body = [[r["class"], r["n"], *(_score_cell(r, s, c) for s, c in LOCALISATION_SCORES),
-                 _fmt(r["mask_share"]), _fmt(r["probability"])] for _, r in rows.iterrows()]
-        parts += [f'<h3 id="{_anchor("localisation", str(method))}">{_e(method)}</h3>',
-                  _table(["class", "n", *(s for s, _ in LOCALISATION_SCORES), "mask_share", "p"], body)]
-    return "\n".join(parts)
-
-
-# --- per-record sections -------------------------------------------------------------------------
-
-
-def _record_groups(entries: Sequence[PayloadEntry]) -> dict[tuple[str, str], list[PayloadEntry]]:
-    """Payloads grouped by (class, record), in that order; methods sorted within a group."""
-    groups: dict[tuple[str, str], list[PayloadEntry]] = {}
-    for entry in sorted(entries, key=lambda e: (e.class_code, e.record, e.method)):
-        groups.setdefault((entry.class_code, entry.record), []).append(entry)
-    return groups
-
-
-def shown_sections(keys: Sequence[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
-    """At most ``limit`` (class, record) keys, taken from each class in turn so every class is
-    shown; returned in (class, record) order."""
-    if limit is None:
-        return sorted(keys)
-    by_class: dict[str, list[tuple[str, str]]] = {}
-    for key in sorted(keys):
-        by_class.setdefault(key[0], []).append(key)
-    rounds = zip_longest(*by_class.values())
-    taken = [key for keys_in_round in rounds for key in keys_in_round if key is not None]
-    return sorted(taken[:limit])
-
-
-def _metrics_table(rows: pd.DataFrame) -> str:
-    """One explanation's metrics, one column per metrics table it appears in."""
-    if rows.empty:
-        return "<p class=muted>No metrics row for this explanation.</p>"
-    hidden = (*_IDENTITY_COLUMNS, "priors_used", "table")
-    columns = [c for c in rows.columns if c not in hidden and rows[c].notna().any()]
-    header = ["metric", *(f"{r.table} (priors {'on' if r.priors_used else 'off'})"
-                          for r in rows.itertuples())]
-    return _table(header, ([c, *rows[c].tolist()] for c in columns))
-
-
-def _spans_table(explanation: Explanation) -> str:
-    rows = [[lead, start, end, weight] for lead, spans in explanation.perlead_spans.items()
-            for start, end, weight in spans]
-    return (f"<div><h5>{len(rows)} spans (windows) on {len(explanation.leads)} leads</h5>"
-            + _table(["lead", "start (s)", "end (s)", "weight"], rows) + "</div>")
-
-
-def _key_line(x: Explanation, rows: pd.DataFrame) -> str:
-    """One line: the model's probability, the first screen's metrics against chance, and the cost."""
-    parts = [f"p = {_fmt(x.probability)}"]
-    row = rows.iloc[0] if len(rows) else pd.Series(dtype=object)
-    for question in QUESTIONS:
-        if _is_number(row.get(question.column)) and not math.isnan(row[question.column]):
-            found = metric(question.column)
-            parts.append(f"{found.label} {value_text(row[question.column], chance_level(row, found))}")
-    parts.append(f"{x.seconds:.2f} s, {x.model_evaluations} model evaluations")
-    return f'<p class="keys">{_e(" · ".join(parts))}</p>'
-
-
-def _method_block(entry: PayloadEntry, run: RunContents, data_root: Path | None) -> str:
-    """One method's explanation of one record: its 12-lead chart, one line of key metrics, and collapsed,
-    its facts, full metrics and spans."""
-    title = f'<h4 id="{_anchor(entry.class_code, entry.record, entry.method)}">{_e(entry.method)}</h4>'
-    x = entry.explanation
-    if x is None:
-        return f'{title}<p class="error">{_e(entry.error)}</p>'
-    rows = run.metric_rows(entry)
-    facts = [("label", x.method_label), ("top leads", _fmt(x.top5_leads) or MISSING), ("seed", _fmt(x.seed))]
-    facts_html = "".join(f"<span><b>{_e(k)}:</b> {_e(v)}</span>" for k, v in facts)
-    figure = _figure(lambda: plot_from_payload(x, topk=5, data_root=data_root, preview_points=PREVIEW_POINTS),
-                     f"{entry.record} / {entry.class_code} / {entry.method}")
-    return (f"{title}{figure}{_key_line(x, rows)}<details><summary>All metrics and spans</summary>"
-            f'<div class="facts">{facts_html}</div><div class="pair">{_metrics_table(rows)}{_spans_table(x)}'
-            "</div></details>")
-
-
-def _drawn_methods(run: RunContents) -> set[str]:
-    """The methods record sections draw: every one when the run has no metrics, else those with metrics
-    rows (not, say, the LIME and TimeSHAP parts of a fused run)."""
-    return {e.method for e in run.entries if run.metrics.empty or not run.metric_rows(e).empty}
-
-
-def _record_section(key: tuple[str, str], group: Sequence[PayloadEntry], run: RunContents,
-                    data_root: Path | None, drawn: set[str]) -> str:
-    """A record explained for one class: each drawn method's chart, then the methods not drawn."""
-    class_code, record = key
-    loaded = [e.explanation for e in group if e.explanation is not None]
-    path = loaded[0].mat_path if loaded else ""
-    parts = [f'<section class="record" id="{_anchor(class_code, record)}">',
-             f"<h3>{_e(record)} · {_e(_class_title(class_code))}</h3>",
-             f"<p class=muted>{_e(path)}</p>"]
-    parts.extend(_method_block(entry, run, data_root) for entry in group if entry.method in drawn)
-    skipped = [entry.method for entry in group if entry.method not in drawn]
-    if skipped:
-        parts.append(f"<p class=muted>Also explained, not evaluated, so not drawn: {_e(', '.join(skipped))}."
-                     "</p>")
-    parts.append("</section>")
+                 fmt(r["mask_share"]), fmt(r["probability"])] for _, r in rows.iterrows()]
+        parts += [f'<h3 id="{anchor("localisation", str(method))}">{escape(method)}</h3>',
+                  html_table(["class", "n", *(s for s, _ in LOCALISATION_SCORES), "mask_share", "p"], body)]
     return "\n".join(parts)
 
 
@@ -556,9 +316,9 @@ def _toc(groups: Mapping[tuple[str, str], Sequence[PayloadEntry]], comparison: b
     items += ['<li><a href="#localisation">Localisation</a></li>'] if localisation else []
     items.append('<li><a href="#metrics">Metrics</a></li>')
     for code in dict.fromkeys(code for code, _ in groups):
-        links = ", ".join(f'<a href="#{_anchor(code, record)}">{_e(record)}</a>'
+        links = ", ".join(f'<a href="#{anchor(code, record)}">{escape(record)}</a>'
                           for c, record in groups if c == code)
-        items.append(f"<li>{_e(_class_title(code))}: {links}</li>")
+        items.append(f"<li>{escape(class_title(code))}: {links}</li>")
     items.append('<li><a href="#settings">Run settings</a></li>')
     return f'<nav><h2 id="contents">Contents</h2><ol>{"".join(items)}</ol></nav>'
 
@@ -570,32 +330,33 @@ def _methods(entries: Sequence[PayloadEntry]) -> list[str]:
 def _header(run: RunContents, n_groups: int) -> str:
     records = {e.record for e in run.entries}
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return (f"<h1>ecgxai report: {_e(run.run_dir.resolve().name)}</h1>"
-            f"<p class=muted>{_e(run.run_dir.resolve())} · generated {_e(now)} by ecgxai "
-            f"{_e(ecgxai.__version__)} · {len(run.entries)} explanations of {len(records)} records "
-            f"({n_groups} record &times; class sections) · methods: {_e(_fmt(_methods(run.entries)))}</p>")
+    return (f"<h1>ecgxai report: {escape(run.run_dir.resolve().name)}</h1>"
+            f"<p class=muted>{escape(run.run_dir.resolve())} · generated {escape(now)} by ecgxai "
+            f"{escape(ecgxai.__version__)} · {len(run.entries)} explanations of {len(records)} records "
+            f"({n_groups} record &times; class sections) · methods: {escape(fmt(_methods(run.entries)))}</p>")
 
 
 def render_report(run: RunContents, *, max_records: int | None = config.REPORT_MAX_RECORDS,
                   data_root: str | Path | None = None) -> str:
     """The report page as HTML text; at most ``max_records`` record x class sections are drawn."""
-    groups = _record_groups(run.entries)
+    groups = record_groups(run.entries)
     shown = {key: groups[key] for key in shown_sections(list(groups), max_records)}
     root = None if data_root is None else Path(data_root)
-    drawn = _drawn_methods(run)
+    drawn = drawn_methods(run)
     compared = run.comparison is not None and not run.comparison.empty
     located = run.localisation is not None and not run.localisation.empty
     body = [_header(run, len(groups)), _first_screen(run), _toc(shown, compared, located),
             _comparison_section(run), _localisation_section(run), _summary_section(run),
             '<h2 id="records">Records</h2>',
-            *(_record_section(key, group, run, root, drawn) for key, group in shown.items())]
+            *(record_section(key, group, run, root, drawn) for key, group in shown.items())]
     if len(groups) > len(shown):
         body.append(f'<p class="note">{len(groups) - len(shown)} more record &times; class sections not '
                     "shown (raise --max-records to include them).</p>")
     body.append(_settings_section(run))
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>ecgxai report: {_e(run.run_dir.resolve().name)}</title><style>{_STYLE}</style></head>"
+            f"<title>ecgxai report: {escape(run.run_dir.resolve().name)}</title>"
+            f"<style>{_STYLE}</style></head>"
             f"<body><main>{''.join(body)}</main></body></html>\n")
 
 
