@@ -92,7 +92,7 @@ AUTO_CHOICE: dict[str, tuple[str, dict[str, Any]]] = {
 }
 #: Forward-pass equivalents per record that ``auto`` allows cell occlusion on an incremental model:
 #: five times Integrated Gradients' ~40. Measured: the reference ResNet about 58, the benchmark CNN
-#: about 870, so the choice does not hinge on timing noise.
+#: 870-980, so the choice does not hinge on timing noise.
 AUTO_BUDGET = 200.0
 
 
