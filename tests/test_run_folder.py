@@ -15,7 +15,7 @@ from ecgxai.evaluate.runs import evaluate_to_files, load_payload_files
 from ecgxai.explain import run_fused_pipeline_for_class, run_pipeline_for_class
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.run_folder import RunFolder, RunKey, metrics_by_key
-from ecgxai.explain.runs import items_from_selection, payload_path, run_explanations
+from ecgxai.explain.runs import items_from_selection, payload_path, run_explanations, warm_up
 from ecgxai.io.files import read_table, write_table
 from ecgxai.io.manifest import read_manifest
 from ecgxai.models.base import CallableClassifier
@@ -132,3 +132,13 @@ def test_fused_is_the_same_in_memory_and_in_a_folder(classifier, selection, tmp_
         assert fused[item.sel_idx]["method_label"] == "LIME+TimeSHAP"
         assert _stored(fused[item.sel_idx]) == _stored(json.loads(payload_path(tmp_path, "fused", item)
                                                                   .read_text()))
+
+
+def test_warm_up_explains_once_keeps_nothing_and_skips_a_finished_run(tmp_path, run, classifier, selection):
+    items = items_from_selection(selection)
+    before = classifier.counter.evaluations
+    warm_up(classifier, items, "fused", tmp_path, params=CHEAP, seed=3)  # LIME and TimeSHAP, once each
+    assert classifier.counter.evaluations > before and not list(tmp_path.iterdir())
+    before = classifier.counter.evaluations
+    warm_up(classifier, items, "lime", run, params=CHEAP, seed=3)  # every LIME payload is there
+    assert classifier.counter.evaluations == before

@@ -37,7 +37,7 @@ from ecgxai.explain.run_folder import (
     SELECTION_TABLE,
     RunFolder,
 )
-from ecgxai.explain.runs import items_from_selection, run_explanations
+from ecgxai.explain.runs import items_from_selection, run_explanations, warm_up
 from ecgxai.io.dataset import build_y_true_from_labels, index_records
 from ecgxai.io.files import write_table
 from ecgxai.models.base import Classifier
@@ -87,6 +87,7 @@ def run_demo(out_dir: str | Path = "out/demo", n: int = DEFAULT_N, *, seed: int 
     choices = [resolve_method(method, model) for method in DEMO_METHODS]
     methods = [method for method, _ in choices]
     for method, params in choices:
+        warm_up(model, items, method, out.root, params=params, seed=seed)  # tracing is not a record's cost
         _, errors = run_explanations(model, items, method, out.root, params=params, seed=seed,
                                      progress=progress)
         failed += len(errors)

@@ -35,10 +35,9 @@ from ecgxai import config
 from ecgxai.errors import ConfigurationError, ECGXAIError
 from ecgxai.evaluate.metrics import KEY_METRICS, METRICS
 from ecgxai.evaluate.runs import evaluate_to_files, metric_errors
-from ecgxai.explain.explainers import explain_record
 from ecgxai.explain.payload import Explanation
 from ecgxai.explain.run_folder import COMPARISON_TABLE, PER_RECORD_TABLE, RunFolder, load_payload
-from ecgxai.explain.runs import FUSED_PARTS, RUN_METHODS, WorkItem, payload_path, run_explanations
+from ecgxai.explain.runs import RUN_METHODS, WorkItem, payload_path, run_explanations, warm_up
 from ecgxai.explain.settings import ExplainParams
 from ecgxai.io.files import write_table
 from ecgxai.io.preprocessing import to_model_input
@@ -187,32 +186,12 @@ class _Settings:
     ranking_scale: str = "probability"
 
 
-def _all_written(out: Path, method: str, items: Sequence[WorkItem]) -> bool:
-    """Whether every item's payload for ``method`` exists; an item whose name is unsafe has none
-    (the run reports it)."""
-    try:
-        return all(payload_path(out, method, item).is_file() for item in items)
-    except ECGXAIError:
-        return False
-
-
 def _warm_up(classifier: Classifier, items: Sequence[WorkItem], method: str, out: Path,
-             settings: _Settings, attempts: int = 3) -> None:
-    """Explain one item once, untimed and not kept, before a method explains anything here, so
-    compiling the model's functions (the first call's tracing) is not counted in its first record's
-    seconds; the first of ``attempts`` items that can be explained is used. Skipped when every
-    payload exists already or when workers explain (each traces its own)."""
-    if not settings.execution.in_process:
-        return
-    bases = FUSED_PARTS if method == "fused" else (method,)
-    for base in [m for m in bases if settings.force or not _all_written(out, m, items)]:
-        for item in items[:attempts]:
-            try:
-                explain_record(classifier, item.filename, item.group_class, method=base,
-                               params=settings.params, seed=settings.seed)
-                break
-            except ECGXAIError as exc:  # the run itself reports the record
-                log.debug("warm-up of %s on %s failed: %s", base, item.filename, exc)
+             settings: _Settings) -> None:
+    """:func:`~ecgxai.explain.runs.warm_up` for in-process runs (workers each trace their own)."""
+    if settings.execution.in_process:
+        warm_up(classifier, items, method, out, params=settings.params, seed=settings.seed,
+                force=settings.force)
 
 
 def _run_method(classifier: Classifier, items: list[WorkItem], method: str, out: Path,

@@ -15,7 +15,7 @@ payload), ``OUT/<method>.errors.csv`` and the method's entry in the ``explain`` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -240,6 +240,32 @@ def _fuse(items: list[WorkItem], store: PayloadStore, failed: Mapping[int, TaskF
             fused.sel_idx = item.sel_idx
             store.put("fused", item, fused)
         yield "fused", position, fused
+
+
+def _all_written(out: Path, method: str, items: Sequence[WorkItem]) -> bool:
+    """Whether every item's payload for ``method`` exists; an item whose name is unsafe has none
+    (the run reports it)."""
+    try:
+        return all(payload_path(out, method, item).is_file() for item in items)
+    except ECGXAIError:
+        return False
+
+
+def warm_up(classifier: Classifier, items: Sequence[WorkItem], method: str, out_dir: str | Path, *,
+            params: Params = None, seed: int | None = None, force: bool = False, attempts: int = 3) -> None:
+    """Explain one item once, untimed and not kept, before ``method`` runs into ``out_dir``, so compiling
+    the model's functions (the first call's tracing) is not counted in its first record's seconds; the
+    first of ``attempts`` items that can be explained is used. Skipped for a method (or fused part)
+    whose payloads all exist, as a resumed run times nothing."""
+    bases = FUSED_PARTS if method == "fused" else (method,)
+    for base in [m for m in bases if force or not _all_written(Path(out_dir), m, items)]:
+        for item in items[:attempts]:
+            try:
+                explain_record(classifier, item.filename, item.group_class, method=base, params=params,
+                               seed=seed)
+                break
+            except ECGXAIError as exc:  # the run itself reports the record
+                log.debug("warm-up of %s on %s failed: %s", base, item.filename, exc)
 
 
 def explain_items(
