@@ -81,8 +81,8 @@ CELL_OCCLUSION: tuple[str, dict[str, Any]] = ("occlusion", {"hierarchy": "flat",
 #: of each method's whole map against its random map, cost in forward-pass equivalents). On the
 #: reference ResNet (compare-reference.md) occlusion of every cell ranks best and costs about 54
 #: forward-pass equivalents where its perturbations run incrementally; on the small benchmark CNN
-#: (compare-synthetic.md) the engine cannot save its per-call cost (occlusion: 327) and Integrated
-#: Gradients ranks best at 41. So: occlusion of every cell where the engine keeps it within
+#: (compare-synthetic.md) the engine cannot save its per-call cost (occlusion: 476) and Integrated
+#: Gradients ranks best at 37. So: occlusion of every cell where the engine keeps it within
 #: :data:`AUTO_BUDGET` forward passes, else the best gradient method for a model with gradients,
 #: else (a black box) occlusion of every cell.
 AUTO_CHOICE: dict[str, tuple[str, dict[str, Any]]] = {
