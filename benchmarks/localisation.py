@@ -28,7 +28,7 @@ from ecgxai.evaluate.compare import ALL_CLASSES
 from ecgxai.evaluate.localisation_benchmark import SCORES
 from ecgxai.evaluate.mask_use import NEUTRALS, REFERENCES, mask_use, mask_use_summary, reference_auroc
 from ecgxai.explain.methods import GRADIENT_METHODS
-from ecgxai.explain.run_folder import LOCALISATION_TABLE
+from ecgxai.explain.run_folder import BENCHMARK_RECORDS, LOCALISATION_TABLE, RunFolder
 from ecgxai.io.manifest import environment, file_sha256
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
@@ -62,7 +62,7 @@ def checks(table: pd.DataFrame) -> list[str]:
 
 def run_pairs(out: Path) -> list:
     """The run's benchmark pairs (record and twin), rebuilt from their seeds."""
-    records = pd.read_csv(out / "records" / "benchmark.csv", dtype={"code": str})
+    records = pd.read_csv(RunFolder(out).file(BENCHMARK_RECORDS), dtype={"code": str})
     return [generate_pair(row.code, int(row.seed), name=row.record) for row in records.itertuples()]
 
 

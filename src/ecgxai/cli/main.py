@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgxai import config
-from ecgxai.classes import TARGET_META, make_target_meta, validate_target_meta
+from ecgxai.classes import BENCHMARK_CODES, TARGET_META, make_target_meta, validate_target_meta
 from ecgxai.errors import ECGXAIError
 from ecgxai.evaluate.evaluator import EXTRA_METRICS
 from ecgxai.evaluate.faithfulness import RANKING_SCALES
@@ -36,7 +36,7 @@ from ecgxai.explain.run_folder import (
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
 from ecgxai.io.dataset import build_y_true_from_labels, find_records, index_records
 from ecgxai.io.files import read_table, write_table
-from ecgxai.io.manifest import file_sha256, update_manifest
+from ecgxai.io.manifest import file_sha256
 from ecgxai.io.records import record_base
 from ecgxai.models.base import Classifier
 from ecgxai.models.zoo import ARCHITECTURES
@@ -163,7 +163,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              execution=execution, allow_default_fs=args.allow_default_fs,
                              start=args.start, windows=args.windows, window_stride=args.window_stride)
     write_table(result.probs, args.out)
-    update_manifest(args.out.parent, "predict", {args.out.name: {
+    RunFolder(args.out.parent).record("predict", {args.out.name: {
         **model_settings(model), "model_fs": model.fs,
         "record_fs": {f"{fs:g}": n for fs, n in result.record_rates.items()},
         "stretches": stretches.describe(), "inputs": _record_inputs(args.records, records),
@@ -419,7 +419,6 @@ def cmd_localisation(args: argparse.Namespace) -> int:
     from ecgxai.evaluate.localisation_benchmark import run_localisation
     from ecgxai.report.comparison import save_localisation_figure
     from ecgxai.report.html import build_report
-    from ecgxai.synth.benchmark import BENCHMARK_CODES
 
     result = run_localisation(args.out, args.n_per_class, args.seed, methods=args.methods, model=args.model,
                               execution=_execution(args), force=args.force, progress=not args.quiet,

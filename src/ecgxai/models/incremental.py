@@ -153,9 +153,7 @@ class IncrementalForward:
     def _measured_cost(self, width: int, n: int) -> float:
         total, n_leads = self.classifier.input_shape
         width = min(max(width, 1), total)
-        rng = np.random.default_rng(0)
-        base = rng.normal(0, 500.0 if self.classifier.units == "adc" else 1.0, (total, n_leads))
-        base = base.astype(np.float32)
+        base = np.random.default_rng(0).normal(0, self._probe_scale(), (total, n_leads)).astype(np.float32)
         starts = np.linspace(0, total - width, n).astype(np.int64)
         windows = np.stack([starts, starts + width], axis=1)
         batch = np.repeat(base[None], n, axis=0)
@@ -262,12 +260,16 @@ class IncrementalForward:
 
     # --- the self-check -----------------------------------------------------------------------------
 
+    def _probe_scale(self) -> float:
+        """Spread of the random inputs the engine is probed with, in the model's units (ADC counts or mV)."""
+        return 500.0 if self.classifier.units == "adc" else 1.0
+
     def self_check(self, seed: int = 17) -> None:
         """Compare spliced with full feature maps and engine with full-pass probabilities on random
         local perturbations of a random base; raise NotIncrementalError when they differ."""
         total, n_leads = self.classifier.input_shape
         rng = np.random.default_rng(seed)
-        scale = 500.0 if self.classifier.units == "adc" else 1.0
+        scale = self._probe_scale()
         base = rng.normal(0, scale, (total, n_leads)).astype(np.float32)
         windows = probe_windows(total, rng)
         batch = np.repeat(base[None], len(windows), axis=0)
