@@ -32,7 +32,7 @@ def generate_dataset(out_dir: str | Path, n_per_class: int = 100, codes: Sequenc
     :func:`generate_ecg` (``noise_mv``, ``wander_mv``, ``hrv``, ``duration``, ...). Returns one row per
     record: ``record``, ``path`` (base path, no suffix), ``code``, ``seed``.
     """
-    codes = [str(c) for c in codes]
+    codes = [str(c).strip() for c in codes]  # as the look-ups read them
     for code in codes:
         synth_recipe(code)  # UnknownClassError for a code the generator cannot plant
     if not codes:

@@ -245,7 +245,7 @@ def generate_ecg(
     ``noise_mv``: white-noise SD on a limb lead; ``wander_mv``: baseline wander amplitude; ``hrv``:
     relative sinus RR variation; ``powerline_mv``: mains hum amplitude at ``powerline_hz``.
     """
-    code = str(code)
+    code = str(code).strip()  # as synth_recipe reads it
     spec = synth_recipe(code)
     fs = check_fs(fs)
     duration = float(duration)
