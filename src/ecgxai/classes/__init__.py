@@ -3,15 +3,17 @@
 A :class:`DiagnosisClass` (see :mod:`ecgxai.classes.table`) holds a diagnosis's SNOMED CT
 ``code``, ``name`` and ``abbreviation``, its clinical evaluation ``region`` (leads, beat windows
 and the cited criterion, :mod:`ecgxai.classes.regions`), its explanation defaults (``window_sec``,
-``lead_prior``, ``fusion_weights``), whether its QRS is wide, and how the generator plants it
+``event_kind``, ``lead_prior``, ``fusion_weights``), whether its QRS is wide, and how the generator plants it
 (``synth``). Aliases are the codes the Challenge scores as the same diagnosis
 (``EQUIVALENT_CODES``); :mod:`ecgxai.classes.lookup` answers questions by code.
 """
 
 from ecgxai.classes.lookup import (
     BASE_WINDOW_SEC,
+    DEFAULT_EVENT_KIND,
     DEFAULT_FUSION_WEIGHTS,
     EVALUATION_REGIONS,
+    EVENT_KIND_BY_SNOMED,
     FUSION_WEIGHTS_BY_SNOMED,
     LEAD_PRIOR_BY_SNOMED,
     SYNTH_DESCRIPTIONS,
@@ -23,6 +25,7 @@ from ecgxai.classes.lookup import (
     diagnosis_class,
     equivalents,
     evaluation_region,
+    event_kind_for,
     fusion_weights_for,
     lead_prior_for,
     make_target_meta,
@@ -57,9 +60,11 @@ __all__ = [
     "AFIB",
     "BASE_WINDOW_SEC",
     "BENCHMARK_CODES",
+    "DEFAULT_EVENT_KIND",
     "DEFAULT_FUSION_WEIGHTS",
     "EQUIVALENT_CODES",
     "EVALUATION_REGIONS",
+    "EVENT_KIND_BY_SNOMED",
     "FUSION_WEIGHTS_BY_SNOMED",
     "IAVB",
     "LBBB",
@@ -88,6 +93,7 @@ __all__ = [
     "diagnosis_class",
     "equivalents",
     "evaluation_region",
+    "event_kind_for",
     "fusion_weights_for",
     "lead_prior_for",
     "make_target_meta",

@@ -2,6 +2,7 @@
 
 from ecgxai.classes import (
     BASE_WINDOW_SEC,
+    EVENT_KIND_BY_SNOMED,
     FUSION_WEIGHTS_BY_SNOMED,
     LEAD_PRIOR_BY_SNOMED,
     WINDOW_SEC_BY_SNOMED,
@@ -24,6 +25,7 @@ from ecgxai.signal.events import make_event_segments
 
 __all__ = [
     "BASE_WINDOW_SEC",
+    "EVENT_KIND_BY_SNOMED",
     "EXPLAINERS",
     "FUSION_WEIGHTS_BY_SNOMED",
     "LEAD_PRIOR_BY_SNOMED",
