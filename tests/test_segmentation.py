@@ -18,6 +18,7 @@ import scipy.signal
 import ecgxai
 import ecgxai.signal.delineate as delineation
 import ecgxai.signal.events as event_module
+from ecgxai.classes import LBBB
 from ecgxai.errors import ConfigurationError
 from ecgxai.signal import (
     EVENT_KINDS,
@@ -29,6 +30,9 @@ from ecgxai.signal import (
     segment_events,
     signal_length,
 )
+from ecgxai.signal.peaks import find_r_peaks
+from ecgxai.synth import generate_pair
+from ecgxai.synth.datasets import record_seed
 
 AF, SINUS = "164889003", "426783006"
 BUNDLE_BRANCH_BLOCK = {"164909002", "59118001", "713427006", "733534002"}  # LBBB, RBBB, CRBBB, CLBBB
@@ -145,6 +149,18 @@ def test_no_qrs_complex_is_missed(records, peaks):
                                             distance=round(0.3 * r.fs))
         distance = np.array([np.abs(p - s).min() for s in strong])
         assert np.mean(distance <= 0.1 * r.fs) >= 0.95, (r.name, strong[distance > 0.1 * r.fs])
+
+
+@pytest.mark.parametrize("index", [137, 305])
+def test_every_beat_of_a_wide_qrs_record_is_found(index):
+    """Left bundle branch block records where the preferred lead (II) shows the QRS complexes faintly
+    (once: no beats, or the energy fallback): another lead that shows them clearly is used."""
+    record = generate_pair(LBBB, record_seed(555001, index), name="LBBB").record
+    onsets = np.array([b.qrs_on for b in record.beats if 0 <= b.qrs_on < record.n_samples - 0.2 * record.fs])
+    found = find_r_peaks(record.digital().T / 1000.0, record.fs, record.lead_names)
+    assert found.source == "neurokit2" and found.peaks.size == onsets.size
+    after_onset = found.peaks - onsets
+    assert np.all((after_onset >= 0) & (after_onset <= 0.17 * record.fs))  # inside the wide QRS
 
 
 def test_rr_variability_is_higher_in_atrial_fibrillation(records, peaks, groups):

@@ -3,8 +3,8 @@
 :func:`detect_r_peaks`: ``neurokit2.ecg_clean`` + ``neurokit2.ecg_peaks`` on each of leads II, V5,
 I, V3 and V2 (those present), upright and turned over (neurokit2 looks for positive R waves and
 misses or misplaces downward QS complexes). The beat train that agrees best with the other leads'
-and with a multi-lead QRS-energy detector (band-pass 5-18 Hz, all leads) is used, preferring the
-leads in that order among equals. Beats the energy detector finds and neurokit2 missed (often the
+and with a multi-lead QRS-energy detector (band-pass 5-18 Hz, all leads) is used, preferring among
+equals a lead whose QRS complexes stand out clearly, then the leads in that order. Beats the energy detector finds and neurokit2 missed (often the
 first or last beat, early ectopic beats) are added; peaks without QRS energy (a P wave just before
 a recording stops) are dropped. When no lead gives a convincing beat train, the energy detector
 alone is used if its beats stand out from the background; otherwise there are no beats (an empty
@@ -84,6 +84,7 @@ def find_r_peaks(x: np.ndarray, fs: float, names: Sequence[str]) -> PeakTrain:
     # both polarities of each lead: neurokit2 looks for positive R waves and misses or misplaces the
     # QRS complexes of leads where they point down (QS complexes in V1-V3, deep S waves)
     trains = {(j, sign): _nk_peaks(sign * cleaned[j], fs) for j in candidates for sign in (1, -1)}
+    multi = len({j for (j, _), p in trains.items() if p.size}) >= 2
     scored = []
     for (j, sign), peaks in trains.items():
         others = [p for (k, _), p in trains.items() if k != j and p.size]
@@ -99,21 +100,20 @@ def find_r_peaks(x: np.ndarray, fs: float, names: Sequence[str]) -> PeakTrain:
             + 0.1 * plausible
             + 0.05 * min(prominence, 10) / 10
         )
-        scored.append((score, -candidates.index(j), sign, j, agreement, prominence, plausible))
-    # among the trains within _SCORE_MARGIN (about one beat) of the best, the most preferred lead
+        convincing = (
+            peaks.size >= 2
+            and plausible >= 0.5
+            and prominence >= (_MIN_PROMINENCE if multi else _MIN_PROMINENCE_SINGLE)
+            and (not multi or agreement >= _MIN_AGREEMENT)
+        )
+        scored.append((score, convincing, -candidates.index(j), sign, j))
+    # among the trains within _SCORE_MARGIN (about one beat) of the best, a convincing one (a lead
+    # whose QRS complexes stand out) before the most preferred lead, which may show them less clearly
     top = max(item[0] for item in scored)
     near = [item for item in scored if item[0] >= top - _SCORE_MARGIN]
-    _, _, sign, best, agreement, prominence, plausible = max(near, key=lambda item: item[1:3])
-    peaks = trains[(best, sign)]
-    multi = len({j for (j, _), p in trains.items() if p.size}) >= 2
-    accepted = (
-        peaks.size >= 2
-        and plausible >= 0.5
-        and prominence >= (_MIN_PROMINENCE if multi else _MIN_PROMINENCE_SINGLE)
-        and (not multi or agreement >= _MIN_AGREEMENT)
-    )
+    _, accepted, _, sign, best = max(near, key=lambda item: item[1:4])
     if accepted:
-        peaks = _add_missed_beats(peaks, reference, energy, sign * cleaned[best], fs)
+        peaks = _add_missed_beats(trains[(best, sign)], reference, energy, sign * cleaned[best], fs)
         return PeakTrain(_drop_weak_beats(peaks, energy, fs), best, "neurokit2")
     fallback = _accept_energy_peaks(energy, reference, fs)
     if fallback.size >= 2:
