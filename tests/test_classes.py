@@ -14,15 +14,11 @@ import ecgxai.explain
 from ecgxai import classes, config
 from ecgxai.classes import (
     AFIB,
-    IAVB,
     NSR,
     PVC,
-    Q_WAVE,
     RBBB,
     SCORED_CLASSES,
     SCORED_CODES,
-    ST_ELEVATION,
-    T_INVERSION,
     UNSCORED_CLASSES,
     EvaluationRegion,
     diagnosis_class,
@@ -30,7 +26,6 @@ from ecgxai.classes import (
 )
 from ecgxai.errors import ConfigurationError, UnknownClassError
 from ecgxai.explain.settings import ExplainParams
-from ecgxai.signal.events import EVENT_KINDS
 from ecgxai.signal.windows import beat_windows
 from ecgxai.synth.benchmark import IMPLANTS
 
@@ -145,24 +140,11 @@ def test_explanation_defaults_come_from_the_table() -> None:
     assert ExplainParams().for_class(NSR).window_sec == 0.25
 
 
-def test_a_diagnosis_read_on_a_wave_is_segmented_into_waves_unless_told_otherwise() -> None:
-    assert set(classes.EVENT_KIND_BY_SNOMED.values()) <= set(EVENT_KINDS)
-    for code in (RBBB, IAVB, Q_WAVE, T_INVERSION, ST_ELEVATION):
-        assert ExplainParams().for_class(code).event_kind == "waves"
-    for code in (AFIB, NSR, PVC, "999999"):
-        assert ExplainParams().for_class(code).event_kind == classes.DEFAULT_EVENT_KIND == "uniform"
-    assert ExplainParams(event_kind="beat_qrs").for_class(RBBB).event_kind == "beat_qrs"
-    cells = ExplainParams(window_sec=0.1).for_class(RBBB)  # a window length asks for windows
-    assert (cells.event_kind, cells.window_sec) == ("uniform", 0.1)
-
-
 def test_tuning_the_original_dicts_changes_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ecgxai.explain.WINDOW_SEC_BY_SNOMED is classes.WINDOW_SEC_BY_SNOMED
-    assert ecgxai.explain.EVENT_KIND_BY_SNOMED is classes.EVENT_KIND_BY_SNOMED
     monkeypatch.setitem(classes.WINDOW_SEC_BY_SNOMED, RBBB, 0.3)
     monkeypatch.setitem(classes.FUSION_WEIGHTS_BY_SNOMED, RBBB, (0.7, 0.3))
-    monkeypatch.setitem(classes.EVENT_KIND_BY_SNOMED, RBBB, "uniform")
-    assert ExplainParams().for_class(RBBB).segmentation() == {"event_kind": "uniform", "window_sec": 0.3}
+    assert ExplainParams().for_class(RBBB).window_sec == 0.3
     assert classes.fusion_weights_for(RBBB) == (0.7, 0.3)
     classes.lead_prior_for(AFIB)["V1"] = 0.0  # a copy: the table keeps its prior
     assert classes.lead_prior_for(AFIB)["V1"] == 1.0 and diagnosis_class(AFIB).window_sec == 0.5

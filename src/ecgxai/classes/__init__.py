@@ -3,17 +3,15 @@
 A :class:`DiagnosisClass` (see :mod:`ecgxai.classes.table`) holds a diagnosis's SNOMED CT
 ``code``, ``name`` and ``abbreviation``, its clinical evaluation ``region`` (leads, beat windows
 and the cited criterion, :mod:`ecgxai.classes.regions`), its explanation defaults (``window_sec``,
-``event_kind``, ``lead_prior``, ``fusion_weights``), whether its QRS is wide, and how the generator plants it
+``lead_prior``, ``fusion_weights``), whether its QRS is wide, and how the generator plants it
 (``synth``). Aliases are the codes the Challenge scores as the same diagnosis
 (``EQUIVALENT_CODES``); :mod:`ecgxai.classes.lookup` answers questions by code.
 """
 
 from ecgxai.classes.lookup import (
     BASE_WINDOW_SEC,
-    DEFAULT_EVENT_KIND,
     DEFAULT_FUSION_WEIGHTS,
     EVALUATION_REGIONS,
-    EVENT_KIND_BY_SNOMED,
     FUSION_WEIGHTS_BY_SNOMED,
     LEAD_PRIOR_BY_SNOMED,
     SYNTH_DESCRIPTIONS,
@@ -25,7 +23,6 @@ from ecgxai.classes.lookup import (
     diagnosis_class,
     equivalents,
     evaluation_region,
-    event_kind_for,
     fusion_weights_for,
     lead_prior_for,
     make_target_meta,
@@ -60,11 +57,9 @@ __all__ = [
     "AFIB",
     "BASE_WINDOW_SEC",
     "BENCHMARK_CODES",
-    "DEFAULT_EVENT_KIND",
     "DEFAULT_FUSION_WEIGHTS",
     "EQUIVALENT_CODES",
     "EVALUATION_REGIONS",
-    "EVENT_KIND_BY_SNOMED",
     "FUSION_WEIGHTS_BY_SNOMED",
     "IAVB",
     "LBBB",
@@ -93,7 +88,6 @@ __all__ = [
     "diagnosis_class",
     "equivalents",
     "evaluation_region",
-    "event_kind_for",
     "fusion_weights_for",
     "lead_prior_for",
     "make_target_meta",

@@ -2,8 +2,8 @@
 
 ``WINDOW_SEC_BY_SNOMED``, ``LEAD_PRIOR_BY_SNOMED`` and ``FUSION_WEIGHTS_BY_SNOMED`` keep the original
 toolkit's names: they start as the table's explanation defaults and are the live settings (change
-them to tune a class, as the original README describes); ``EVENT_KIND_BY_SNOMED`` is ours, alike.
-``TARGET_META`` keeps the original form: canonical code -> ``{"name": ..., "aliases": [...]}``.
+them to tune a class, as the original README describes). ``TARGET_META`` keeps the original form:
+canonical code -> ``{"name": ..., "aliases": [...]}``.
 """
 
 from __future__ import annotations
@@ -70,14 +70,10 @@ WIDE_QRS_CODES: frozenset[str] = frozenset(c.code for c in SCORED_CLASSES if c.w
 # --- explanation defaults -----------------------------------------------------------------------------
 
 BASE_WINDOW_SEC = 0.5
-DEFAULT_EVENT_KIND = "uniform"
 DEFAULT_FUSION_WEIGHTS: tuple[float, float] = (0.5, 0.5)
 #: Event window length per class (classes without an entry: ``BASE_WINDOW_SEC``).
 WINDOW_SEC_BY_SNOMED: dict[str, float] = {c.code: c.window_sec for c in SCORED_CLASSES
                                           if c.window_sec is not None}
-#: Segmentation per class (classes without an entry: ``DEFAULT_EVENT_KIND``); see ``classes.table``.
-EVENT_KIND_BY_SNOMED: dict[str, str] = {c.code: c.event_kind for c in (*SCORED_CLASSES, *UNSCORED_CLASSES)
-                                        if c.event_kind is not None}
 #: Lead priors in [0, 1]: 1 = where the diagnosis is classically read.
 LEAD_PRIOR_BY_SNOMED: dict[str, dict[str, float]] = {c.code: dict(c.lead_prior) for c in SCORED_CLASSES
                                                      if c.lead_prior}
@@ -89,11 +85,6 @@ FUSION_WEIGHTS_BY_SNOMED: dict[str, tuple[float, float]] = {
 def window_sec_for(code: str | int, table: Mapping[str, float] | None = None) -> float:
     """Event window length for a class (``BASE_WINDOW_SEC`` when it has no entry)."""
     return float((WINDOW_SEC_BY_SNOMED if table is None else table).get(str(code), BASE_WINDOW_SEC))
-
-
-def event_kind_for(code: str | int) -> str:
-    """How explainers segment a record for a class (``DEFAULT_EVENT_KIND`` when it has no entry)."""
-    return EVENT_KIND_BY_SNOMED.get(str(code).strip(), DEFAULT_EVENT_KIND)
 
 
 def lead_prior_for(code: str | int) -> dict[str, float]:

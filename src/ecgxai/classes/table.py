@@ -6,13 +6,6 @@ evaluation region (:mod:`ecgxai.classes.regions`), its explanation defaults (``N
 the toolkit-wide default) and, for the classes the generator plants, its synthesis recipe, whose
 ranges keep a margin from the diagnostic thresholds (e.g. sinus tachycardia at 108-140 bpm rather
 than just above 100) so a record's label is never ambiguous to a measuring algorithm.
-
-Segmentation follows how a diagnosis is read. One read on the shape of a wave or on an interval
-between waves (conduction blocks, axis, QRS voltage, PR and QT intervals, Q waves, ST segment,
-T waves) is explained on delineated waves (``event_kind="waves"``: P, PR, QRS, ST and T of every
-beat), so a perturbation removes that wave and not the whole beat around it; rhythm, rate and
-ectopy (AF, flutter, sinus classes, pacing, premature beats) are read across beats and keep
-uniform windows of ``window_sec``.
 """
 
 from __future__ import annotations
@@ -45,10 +38,8 @@ class DiagnosisClass:
     name: str
     abbreviation: str
     region: EvaluationRegion
-    #: Event window length in seconds (None: ``BASE_WINDOW_SEC``); also the fallback of ``"waves"``.
+    #: Event window length in seconds (None: ``BASE_WINDOW_SEC``).
     window_sec: float | None = None
-    #: How explainers segment a record for the class (``ecgxai.signal.events``; None: ``"uniform"``).
-    event_kind: str | None = None
     #: Lead prior in [0, 1] (1 = where the diagnosis is classically read); used by LIME when asked.
     lead_prior: Mapping[str, float] = field(default_factory=dict, hash=False)
     #: (LIME, TimeSHAP) weights of the fused pipeline (None: ``DEFAULT_FUSION_WEIGHTS``).
@@ -68,12 +59,10 @@ ST_ELEVATION, T_INVERSION, Q_WAVE = "164931005", "59931005", "164917005"
 
 _PVC_PRIOR = {"V1": 1.0, "V2": 0.8, "V5": 0.8, "V6": 0.8, "II": 0.6}
 _SINUS = "sinus"
-_WAVES = "waves"  # read on a wave or an interval: see the module docstring
 _NORMAL_PR = (130, 180)
 
 SCORED_CLASSES: tuple[DiagnosisClass, ...] = (
-    DiagnosisClass(IAVB, "1st degree av block", "IAVB", regions.LONG_PR, event_kind=_WAVES,
-                   synth=SynthRecipe(
+    DiagnosisClass(IAVB, "1st degree av block", "IAVB", regions.LONG_PR, synth=SynthRecipe(
         "first-degree AV block: sinus rhythm, 55-80 bpm, PR 240-320 ms",
         _SINUS, "normal", (55, 80), (240, 320))),
     DiagnosisClass(AFIB, "atrial fibrillation", "AF", regions.AF, window_sec=0.5,
@@ -82,19 +71,16 @@ SCORED_CLASSES: tuple[DiagnosisClass, ...] = (
         "5-8 Hz f waves largest in V1 and the inferior leads", "af", "normal", (70, 125), None)),
     DiagnosisClass("164890007", "atrial flutter", "AFL", regions.FLUTTER),
     DiagnosisClass("426627000", "bradycardia", "Brady", regions.BRADYCARDIA),
-    DiagnosisClass(CRBBB, "complete right bundle branch block", "CRBBB", regions.RBBB, event_kind=_WAVES,
-                   wide_qrs=True),
-    DiagnosisClass("713426002", "incomplete right bundle branch block", "IRBBB", regions.RBBB,
-                   event_kind=_WAVES, wide_qrs=True),
-    DiagnosisClass("445118002", "left anterior fascicular block", "LAnFB", regions.LAFB, event_kind=_WAVES),
-    DiagnosisClass("39732003", "left axis deviation", "LAD", regions.LAD, event_kind=_WAVES),
-    DiagnosisClass(LBBB, "left bundle branch block", "LBBB", regions.LBBB, event_kind=_WAVES, wide_qrs=True,
-                   synth=SynthRecipe(
+    DiagnosisClass(CRBBB, "complete right bundle branch block", "CRBBB", regions.RBBB, wide_qrs=True),
+    DiagnosisClass("713426002", "incomplete right bundle branch block", "IRBBB", regions.RBBB, wide_qrs=True),
+    DiagnosisClass("445118002", "left anterior fascicular block", "LAnFB", regions.LAFB),
+    DiagnosisClass("39732003", "left axis deviation", "LAD", regions.LAD),
+    DiagnosisClass(LBBB, "left bundle branch block", "LBBB", regions.LBBB, wide_qrs=True, synth=SynthRecipe(
         "left bundle branch block: sinus rhythm, QRS ~135-165 ms, broad notched R in I, aVL, V5, V6, "
         "QS/rS in V1-V2, discordant ST-T", _SINUS, "lbbb", (60, 95), (140, 190))),
-    DiagnosisClass("251146004", "low qrs voltages", "LQRSV", regions.LOW_QRS, event_kind=_WAVES),
+    DiagnosisClass("251146004", "low qrs voltages", "LQRSV", regions.LOW_QRS),
     DiagnosisClass("698252002", "nonspecific intraventricular conduction disorder", "NSIVCB", regions.NSIVCB,
-                   event_kind=_WAVES, wide_qrs=True),
+                   wide_qrs=True),
     DiagnosisClass("10370003", "pacing rhythm", "PR", regions.PACED),
     DiagnosisClass(PAC, "premature atrial contraction", "PAC", regions.PAC),
     DiagnosisClass(PVC, "premature ventricular contractions", "PVC", regions.PVC, window_sec=0.4,
@@ -102,12 +88,11 @@ SCORED_CLASSES: tuple[DiagnosisClass, ...] = (
         "premature ventricular contractions: sinus rhythm with 1-3 early (55-70 % of the RR), wide "
         "(~150-185 ms), large, P-less beats, each followed by a compensatory pause",
         _SINUS, "normal", (60, 90), _NORMAL_PR, n_pvc=(1, 3))),
-    DiagnosisClass("164947007", "prolonged pr interval", "LPR", regions.LONG_PR, event_kind=_WAVES),
-    DiagnosisClass("111975006", "prolonged qt interval", "LQT", regions.LONG_QT, event_kind=_WAVES),
-    DiagnosisClass(Q_WAVE, "qwave abnormal", "QAb", regions.Q_WAVE, event_kind=_WAVES),
-    DiagnosisClass("47665007", "right axis deviation", "RAD", regions.RAD, event_kind=_WAVES),
-    DiagnosisClass(RBBB, "right bundle branch block", "RBBB", regions.RBBB, event_kind=_WAVES, wide_qrs=True,
-                   synth=SynthRecipe(
+    DiagnosisClass("164947007", "prolonged pr interval", "LPR", regions.LONG_PR),
+    DiagnosisClass("111975006", "prolonged qt interval", "LQT", regions.LONG_QT),
+    DiagnosisClass(Q_WAVE, "qwave abnormal", "QAb", regions.Q_WAVE),
+    DiagnosisClass("47665007", "right axis deviation", "RAD", regions.RAD),
+    DiagnosisClass(RBBB, "right bundle branch block", "RBBB", regions.RBBB, wide_qrs=True, synth=SynthRecipe(
         "right bundle branch block: sinus rhythm, QRS ~130-155 ms, rSR' in V1-V2, wide slurred S in I, "
         "aVL, V5, V6, T inverted in V1-V2", _SINUS, "rbbb", (60, 95), _NORMAL_PR)),
     DiagnosisClass("427393009", "sinus arrhythmia", "SA", regions.SINUS_ARRHYTHMIA),
@@ -119,14 +104,14 @@ SCORED_CLASSES: tuple[DiagnosisClass, ...] = (
     DiagnosisClass(STACH, "sinus tachycardia", "STach", regions.SINUS_TACHY, synth=SynthRecipe(
         "sinus tachycardia, 108-140 bpm, otherwise normal", _SINUS, "normal", (108, 140), (115, 160))),
     DiagnosisClass(SVPB, "supraventricular premature beats", "SVPB", regions.PAC),
-    DiagnosisClass("164934002", "t wave abnormal", "TAb", regions.T_WAVE, event_kind=_WAVES),
-    DiagnosisClass(T_INVERSION, "t wave inversion", "TInv", regions.T_WAVE, event_kind=_WAVES),
+    DiagnosisClass("164934002", "t wave abnormal", "TAb", regions.T_WAVE),
+    DiagnosisClass(T_INVERSION, "t wave inversion", "TInv", regions.T_WAVE),
     DiagnosisClass(VPB, "ventricular premature beats", "VPB", regions.PVC, window_sec=0.4,
                    lead_prior=_PVC_PRIOR),
 )
 #: Diagnoses beyond the scored classes that ecgxai knows (the localisation benchmark plants them).
 UNSCORED_CLASSES: tuple[DiagnosisClass, ...] = (
-    DiagnosisClass(ST_ELEVATION, "st elevation", "STE", regions.ST_ELEVATION, event_kind=_WAVES),
+    DiagnosisClass(ST_ELEVATION, "st elevation", "STE", regions.ST_ELEVATION),
 )
 SCORED_CODES: tuple[str, ...] = tuple(c.code for c in SCORED_CLASSES)
 
@@ -144,8 +129,7 @@ def _check_table() -> None:
     known = [c.code for c in (*SCORED_CLASSES, *UNSCORED_CLASSES)]
     if len(set(known)) != len(known) or len(SCORED_CODES) != 27:
         raise ConfigurationError(f"the class table must list 27 scored classes, each once: {known}")
-    shared = {c.code: (c.region, c.window_sec, c.event_kind, dict(c.lead_prior), c.fusion_weights,
-                       c.wide_qrs)
+    shared = {c.code: (c.region, c.window_sec, dict(c.lead_prior), c.fusion_weights, c.wide_qrs)
               for c in SCORED_CLASSES}
     unequal = [(a, b) for a, b in EQUIVALENT_CODES if shared[a] != shared[b]]
     if unequal:

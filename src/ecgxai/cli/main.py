@@ -41,7 +41,6 @@ from ecgxai.io.records import record_base
 from ecgxai.models.base import Classifier
 from ecgxai.models.zoo import ARCHITECTURES
 from ecgxai.parallel import Execution
-from ecgxai.signal.events import EVENT_KINDS
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_SOME_FAILED = 0, 2, 3
 log = logging.getLogger("ecgxai")
@@ -277,8 +276,8 @@ def _model_for(args: argparse.Namespace, items: Sequence[WorkItem]) -> Classifie
 
 def _explain_params(args: argparse.Namespace) -> dict:
     options = dict(getattr(args, "method_option", None) or [])
-    given = {"event_kind": args.event_kind, "window_sec": args.window_sec, "options": options}
-    return {name: value for name, value in given.items() if value}
+    return {"event_kind": args.event_kind, **({"window_sec": args.window_sec} if args.window_sec else {}),
+            **({"options": options} if options else {})}
 
 
 def _method_name(text: str) -> str:
@@ -442,8 +441,8 @@ def _explaining_parent() -> argparse.ArgumentParser:
     parent.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
     parent.add_argument("--targets", nargs="+", metavar="CODE",
                         help="classes to explain (default: the selection's groups, or AF and SR)")
-    parent.add_argument("--event-kind", choices=EVENT_KINDS,
-                        help="segmentation (default: per class, waves for a diagnosis read on a wave)")
+    parent.add_argument("--event-kind", default="uniform",
+                        choices=["uniform", "beat_qrs", "qrs_family", "waves"])
     parent.add_argument("--window-sec", type=float, help="event length (default: per class)")
     parent.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
     parent.add_argument("--force", action="store_true", help="recompute records already done")

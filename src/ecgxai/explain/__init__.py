@@ -2,7 +2,6 @@
 
 from ecgxai.classes import (
     BASE_WINDOW_SEC,
-    EVENT_KIND_BY_SNOMED,
     FUSION_WEIGHTS_BY_SNOMED,
     LEAD_PRIOR_BY_SNOMED,
     WINDOW_SEC_BY_SNOMED,
@@ -25,7 +24,6 @@ from ecgxai.signal.events import make_event_segments
 
 __all__ = [
     "BASE_WINDOW_SEC",
-    "EVENT_KIND_BY_SNOMED",
     "EXPLAINERS",
     "FUSION_WEIGHTS_BY_SNOMED",
     "LEAD_PRIOR_BY_SNOMED",

@@ -21,13 +21,11 @@ CamSpread = Literal["guided", "all_leads"]
 class ExplainParams:
     """Settings of an explanation; ``None`` fields take the class's or the method's defaults.
 
-    Segmentation: ``event_kind`` and ``window_sec`` (see ``ecgxai.signal.events``; both default
-    per class, see :mod:`ecgxai.classes`: delineated waves for a diagnosis read on a wave or an
-    interval, uniform windows otherwise; ``window_sec`` alone asks for uniform windows).
-
-    Spans: the payload's ``perlead_spans`` hold the ``topk_events`` events with the largest
-    |weight| on the ``keep_leads`` leads with the largest span mass (``None``: all), the original
-    toolkit's format; the attribution map always holds every event and lead.
+    Segmentation: ``event_kind`` and ``window_sec`` (see ``ecgxai.signal.events``; the window
+    defaults per class, see :mod:`ecgxai.classes`). Spans: the payload's ``perlead_spans`` hold the
+    ``topk_events`` events with the largest |weight| on the ``keep_leads`` leads with the largest
+    span mass (``None``: all), the original toolkit's format; the attribution map always holds
+    every event and lead.
 
     Perturbation methods: ``hierarchy="hierarchical"`` explains events with ``m_event`` masks,
     then the leads inside each of the ``topk_events`` top events with ``m_feat`` masks each (in
@@ -46,7 +44,7 @@ class ExplainParams:
     ``options``: settings of methods registered beyond the built-in ones, read by their own class.
     """
 
-    event_kind: EventKind | None = None
+    event_kind: EventKind = "uniform"
     window_sec: float | None = None
     m_event: int = 100
     m_feat: int = 100
@@ -82,11 +80,10 @@ class ExplainParams:
         object.__setattr__(self, "options", dict(self.options))
 
     def for_class(self, code: str) -> ExplainParams:
-        """Fill class-dependent defaults (segmentation, window length) for ``code``; a window length
-        given without a kind asks for uniform windows of that length, as in the original toolkit."""
-        kind = self.event_kind or ("uniform" if self.window_sec is not None else classes.event_kind_for(code))
-        window = classes.window_sec_for(code) if self.window_sec is None else self.window_sec
-        return replace(self, event_kind=kind, window_sec=window)
+        """Fill class-dependent defaults (window length) for ``code``."""
+        if self.window_sec is not None:
+            return self
+        return replace(self, window_sec=classes.window_sec_for(code))
 
     def segmentation(self) -> dict[str, Any]:
         """The params dict ``make_event_segments`` takes."""
