@@ -4,11 +4,12 @@
 I, V3 and V2 (those present), upright and turned over (neurokit2 looks for positive R waves and
 misses or misplaces downward QS complexes). The beat train that agrees best with the other leads'
 and with a multi-lead QRS-energy detector (band-pass 5-18 Hz, all leads) is used, preferring among
-equals a lead whose QRS complexes stand out clearly, then the leads in that order. Beats the energy detector finds and neurokit2 missed (often the
-first or last beat, early ectopic beats) are added; peaks without QRS energy (a P wave just before
-a recording stops) are dropped. When no lead gives a convincing beat train, the energy detector
-alone is used if its beats stand out from the background; otherwise there are no beats (an empty
-array), never an exception. About 30 ms for a 10 s, 12-lead, 500 Hz record on 2 CPU cores.
+equals a lead whose QRS complexes stand out clearly, then the leads in that order. Beats the energy
+detector finds and neurokit2 missed (often the first or last beat, early ectopic beats) are added;
+peaks without QRS energy (a P wave just before a recording stops) are dropped. When no lead gives a
+convincing beat train, the energy detector alone is used if its beats stand out from the background;
+otherwise there are no beats (an empty array), never an exception. About 30 ms for a 10 s, 12-lead,
+500 Hz record on 2 CPU cores.
 
 The original toolkit's own detector, which the evaluation uses, is in
 :mod:`ecgxai.signal.peaks_original`.
