@@ -11,6 +11,7 @@ from ecgxai.classes import AFIB
 from ecgxai.cli.main import main
 from ecgxai.evaluate.localisation_benchmark import TABLE_COLUMNS
 from ecgxai.evaluate.mask_use import hybrids, mask_use, reference_auroc
+from ecgxai.explain.payload import Explanation
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
 from ecgxai.synth.benchmark import BENCHMARK_CODES, generate_pair
@@ -67,7 +68,19 @@ def test_localisation_command_writes_its_tables(tmp_path, capsys):
     assert "localisation.csv" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("bad", [["--n-per-class", "x"], ["--methods", "nope"]])
+@pytest.mark.keras
+def test_localisation_command_explains_with_the_segmentation_asked_for(tmp_path):
+    out = tmp_path / "loc"
+    assert main(["localisation", "--out", str(out), "--n-per-class", "1", "--seed", "7",
+                 "--methods", "occlusion", "--event-kind", "waves", "-q"]) == 0
+    payloads = [Explanation.from_json(p.read_text()) for p in (out / "payloads").rglob("*.json")]
+    assert len(payloads) == len(BENCHMARK_CODES)
+    assert {p.params["event_kind"] for p in payloads} == {"waves"}
+    # five waves per beat (P, PR, QRS, ST, T) of the 7 or more whole beats in 10 s, not 20 windows of 0.5 s
+    assert all(p.meta["n_events"] % 5 == 0 and p.meta["n_events"] >= 35 for p in payloads)
+
+
+@pytest.mark.parametrize("bad", [["--n-per-class", "x"], ["--methods", "nope"], ["--event-kind", "beats"]])
 def test_localisation_command_refuses_bad_arguments(tmp_path, bad):
     with pytest.raises(SystemExit):
         main(["localisation", "--out", str(tmp_path), *bad])

@@ -19,7 +19,7 @@ writes:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from ecgxai.explain.run_folder import (
     record_name,
 )
 from ecgxai.explain.runs import RUN_METHODS, WorkItem
+from ecgxai.explain.settings import ExplainParams
 from ecgxai.io.files import write_table
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
@@ -115,13 +116,15 @@ def _items(records: pd.DataFrame) -> list[WorkItem]:
 
 def run_localisation(out_dir: str | Path, n_per_class: int = 4, seed: int = 0, *,
                      methods: Sequence[str] = RUN_METHODS, model: str | Path | None = None,
+                     params: ExplainParams | Mapping[str, Any] | None = None,
                      execution: Execution | int | None = None, force: bool = False,
                      progress: bool = True, **model_settings: Any) -> LocalisationResult:
     """Generate the benchmark, explain and score every record with every method; write the tables.
 
     ``model`` (a file :func:`~ecgxai.models.loader.load_model` reads, with ``model_settings``)
     replaces the bundled benchmark classifier, with a warning: it was not trained on these records,
-    so it need not rely on the planted evidence. ``seed`` seeds the records and the explainers.
+    so it need not rely on the planted evidence. ``seed`` seeds the records and the explainers;
+    ``params`` are the explanation settings (default: each method's and class's).
     """
     out = Path(out_dir)
     if model is None:
@@ -131,8 +134,8 @@ def run_localisation(out_dir: str | Path, n_per_class: int = 4, seed: int = 0, *
                     "planted evidence, so low scores may be the model's, not the method's", model)
         classifier = load_model(model, **model_settings)
     records = generate_localisation_benchmark(out / "records", n_per_class, seed=seed)
-    comparison = compare_methods(classifier, _items(records), methods, out, seed=seed, force=force,
-                                 progress=progress, execution=execution, ranking_scale="logit")
+    comparison = compare_methods(classifier, _items(records), methods, out, params=params, seed=seed,
+                                 force=force, progress=progress, execution=execution, ranking_scale="logit")
     table, per_record = write_localisation(out, comparison.per_record, records, comparison.forward_seconds)
     RunFolder(out).record("localisation", {
         "model": str(model or BENCHMARK_MODEL_PATH), "n_per_class": n_per_class, "seed": seed,
