@@ -216,6 +216,15 @@ def test_summary_names_a_method_only_when_the_numbers_allow():
     assert slow[-1][1] == "cheapest: a (2,110 forward passes)"
 
 
+def test_summary_names_the_method_furthest_beyond_its_own_chance_level():
+    """a's map is coarser and its random map already reads 0.59: b, 0.10 above its chance, is named."""
+    table = overall(morf_auc=[0.3, 0.2], random_morf_auc=[0.8, 0.4], strict_attauc=[0.6, 0.6],
+                    gt_auroc=[0.62, 0.60], random_gt_auroc=[0.59, 0.50])
+    answers = {row[0]: row[1] for row in summary_rows(table, Saturation(0, 6))}
+    assert answers["Finds the planted evidence"] == "b: 0.600 (chance 0.500)"
+    assert answers["Most faithful on this model"] == "a: 0.300 (chance 0.800)"  # 0.5 below chance vs 0.2
+
+
 def test_payloads_without_metrics_are_listed_not_drawn(synthetic_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(synthetic_run, run)

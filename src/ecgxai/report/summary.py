@@ -3,8 +3,10 @@ regions, finds the planted evidence) the method that answers it against its chan
 each method's cost per record.
 
 Metric names, directions and chance levels come from the registry
-(:mod:`ecgxai.evaluate.metrics`). No method is named when every method reads the same, when the
-best does not beat its chance level, or, for the ranking metrics, when most explanations were
+(:mod:`ecgxai.evaluate.metrics`). The method named is the one furthest beyond its own chance level
+(methods of different resolutions have different random maps; without chance levels, the best
+value). No method is named when every method reads the same, when the best does not beat its
+chance level, or, for the ranking metrics, when most explanations were
 scored on the probability scale of a saturated model (p > 0.99), where those curves are flat:
 the answer says which.
 """
@@ -85,6 +87,14 @@ def _beats(m: Metric, value: float, chance: float) -> bool:
     return math.isnan(chance) or (value > chance if m.higher_is_better else value < chance)
 
 
+def _furthest_beyond_chance(values: pd.Series, chances: pd.Series, m: Metric) -> str:
+    """The method whose value is furthest beyond its chance level (the best value when a method has none)."""
+    better = values if m.higher_is_better else -values
+    if chances.isna().any():
+        return str(better.idxmax())
+    return str((better - (chances if m.higher_is_better else -chances)).idxmax())
+
+
 def verdict(values: pd.Series, chances: pd.Series, m: Metric, saturation: Saturation) -> str:
     """The method answering the question with its value and chance level, or why none is named."""
     if len(values) > 1 and len({f"{v:.3f}" for v in values}) == 1:
@@ -93,7 +103,7 @@ def verdict(values: pd.Series, chances: pd.Series, m: Metric, saturation: Satura
         return (f"not decided: {saturation.saturated} of {saturation.evaluated} explanations are of a "
                 "saturated model (p > 0.99), where probability-scale curves are flat (evaluate with "
                 "--ranking-scale logit)")
-    best = values.idxmax() if m.higher_is_better else values.idxmin()
+    best = _furthest_beyond_chance(values, chances, m)
     if not _beats(m, values[best], chances[best]):
         return f"none beats chance: the best, {best}, reads {value_text(values[best], chances[best])}"
     only = " (the only method)" if len(values) == 1 else ""
