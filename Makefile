@@ -70,6 +70,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/compare.py --data reference --reference $(REFERENCE)
 	$(BIN)/python benchmarks/compare.py --data synthetic
 	$(BIN)/python benchmarks/localisation.py
+	$(BIN)/python benchmarks/segmentation.py
 	$(BIN)/python benchmarks/throughput.py --reference $(REFERENCE)
 
 lint: install-dev
