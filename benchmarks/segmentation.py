@@ -82,8 +82,9 @@ def write_report(args: argparse.Namespace, table: pd.DataFrame, runtime: float) 
         f"- Command: `python benchmarks/segmentation.py --n-per-class {args.n_per_class} --seed {args.seed} "
         f"--jobs {args.jobs} --kinds {' '.join(args.kinds)}`.", "",
         "Margin: gt_auroc minus the gt_auroc of a random map on the same events (in brackets); above 0: "
-        "better than chance. `waves` puts the stretch between a T wave and the next P wave in no event, "
-        "so its random map already reads above 0.5: compare margins, not gt_auroc.",
+        "better than chance. `waves` puts the stretch between a T wave and the next P wave, and the cut "
+        "beats at either end, in no event, so its random map already reads above 0.5: compare margins, "
+        "not gt_auroc.",
     ]
     sections = [
         "\n".join(header),
