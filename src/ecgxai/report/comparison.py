@@ -104,9 +104,11 @@ def _draw_cost_bars(ax: Axes, indexed: pd.DataFrame, methods: Sequence[str],
     for i, cost in shown:
         ax.bar(i, cost, 0.8, color=colours[methods[i]])
         ax.annotate(f"{cost:.3g}", (i, cost), ha="center", va="bottom", fontsize=7)
-    if shown:  # bars start at the decade below the cheapest, so close costs do not look far apart
+    if shown:  # bars start at the decade below the cheapest, so close costs do not look far apart,
+        # and end half a decade above the dearest, so its label stays inside the frame
         ax.set_yscale("log")
-        ax.set_ylim(bottom=10.0 ** math.floor(math.log10(min(cost for _, cost in shown))))
+        values = [cost for _, cost in shown]
+        ax.set_ylim(bottom=10.0 ** math.floor(math.log10(min(values))), top=max(values) * 10**0.5)
     else:
         ax.text(0.5, 0.5, "no cost measured", ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks(range(len(methods)), list(methods), rotation=30, ha="right")
