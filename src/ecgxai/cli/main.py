@@ -423,8 +423,8 @@ def cmd_localisation(args: argparse.Namespace) -> int:
 
     result = run_localisation(args.out, args.n_per_class, args.seed, methods=args.methods, model=args.model,
                               params=_explain_params(args), execution=_execution(args), force=args.force,
-                              progress=not args.quiet,
-                              architecture=args.architecture, class_names=args.classes, units=args.units)
+                              progress=not args.quiet, architecture=args.architecture,
+                              class_names=args.classes, units=args.units)
     save_localisation_figure(result.table, args.out)
     report = build_report(args.out, max_records=len(BENCHMARK_CODES))
     if not args.quiet:
@@ -436,7 +436,7 @@ def cmd_localisation(args: argparse.Namespace) -> int:
     return EXIT_OK if result.n_failed == 0 else EXIT_SOME_FAILED
 
 
-def add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
     """``--event-kind`` and ``--window-sec``: how the explainers segment a record into events."""
     parser.add_argument("--event-kind", default="uniform", choices=EVENT_KINDS)
     parser.add_argument("--window-sec", type=float, help="event length (default: per class)")
@@ -449,7 +449,7 @@ def _explaining_parent() -> argparse.ArgumentParser:
     parent.add_argument("--selection", type=Path, help="selection table from 'ecgxai select'")
     parent.add_argument("--targets", nargs="+", metavar="CODE",
                         help="classes to explain (default: the selection's groups, or AF and SR)")
-    add_segmentation_arguments(parent)
+    _add_segmentation_arguments(parent)
     parent.add_argument("--seed", type=int, default=None, help=f"run seed (default {config.RANDOM_SEED})")
     parent.add_argument("--force", action="store_true", help="recompute records already done")
     parent.add_argument("--out", required=True, type=Path, help="run folder")
@@ -597,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--classes", type=Path, help="class codes of --model, in output order")
     lo.add_argument("--units", choices=["adc", "mV"], help="input units --model was trained on")
     lo.add_argument("--force", action="store_true", help="recompute records already done")
-    add_segmentation_arguments(lo)
+    _add_segmentation_arguments(lo)
     lo.set_defaults(func=cmd_localisation)
 
     d = sub.add_parser("demo", help="the whole pipeline on the bundled localisation benchmark",
