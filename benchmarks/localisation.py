@@ -25,7 +25,7 @@ from common import ROOT
 from ecgxai.classes import BENCHMARK_CODES, abbreviation
 from ecgxai.cli.main import main as ecgxai_main
 from ecgxai.evaluate.compare import ALL_CLASSES
-from ecgxai.evaluate.localisation_benchmark import SCORES
+from ecgxai.evaluate.localisation_benchmark import MARGIN_SE, SCORES
 from ecgxai.evaluate.mask_use import NEUTRALS, REFERENCES, mask_use, mask_use_summary, reference_auroc
 from ecgxai.explain.methods import GRADIENT_METHODS
 from ecgxai.explain.run_folder import BENCHMARK_RECORDS, LOCALISATION_TABLE, RunFolder
@@ -43,21 +43,30 @@ def per_class_auroc(table: pd.DataFrame) -> pd.DataFrame:
         [*map(abbreviation, BENCHMARK_CODES), ALL_CLASSES], list(dict.fromkeys(table.method))].reset_index()
 
 
+def _cells(rows: pd.DataFrame, total: int, describe=lambda r: "") -> str:
+    """"K of N: method/class ..." for the method x class cells in ``rows``."""
+    named = ", ".join(f"{r.method}/{r['class']}{describe(r)}" for _, r in rows.iterrows())
+    return f"{len(rows)} of {total}" + (f": {named}" if named else ".")
+
+
 def checks(table: pd.DataFrame) -> list[str]:
     """The issue's criteria, computed from the table."""
     classes = table[table["class"] != ALL_CLASSES]
+    classes = classes.assign(margin=classes.gt_auroc - classes.random_gt_auroc)
     means = classes.groupby("method", sort=False).gt_auroc.mean()
     gradient = means[means.index.isin(GRADIENT_METHODS)]
-    beaten = classes[classes.gt_auroc <= classes.random_gt_auroc]
-    lines = [f"- Best gradient method: {gradient.idxmax()}, mean gt_auroc over the "
-             f"{classes['class'].nunique()} localisable classes {gradient.max():.3f} (target >= 0.90: "
-             f"{'met' if gradient.max() >= 0.90 else 'not met'}); best of all methods: {means.idxmax()} "
-             f"{means.max():.3f}.",
-             f"- Method x class cells where gt_auroc does not beat the method's random map: {len(beaten)} of "
-             f"{len(classes)}" + (": " + ", ".join(f"{r.method}/{r['class']}" for _, r in beaten.iterrows())
-                                  if len(beaten) else "."),
-             f"- Not localisable, not scored: {'; '.join(NOT_LOCALISABLE.values())}."]
-    return lines
+    beaten = classes[classes.margin <= 0]
+    unclear = classes[classes.margin.abs() < 2 * classes[MARGIN_SE]]
+    return [f"- Best gradient method: {gradient.idxmax()}, mean gt_auroc over the "
+            f"{classes['class'].nunique()} localisable classes {gradient.max():.3f} (target >= 0.90: "
+            f"{'met' if gradient.max() >= 0.90 else 'not met'}); best of all methods: {means.idxmax()} "
+            f"{means.max():.3f}.",
+            "- Method x class cells where gt_auroc does not beat the method's random map: "
+            + _cells(beaten, len(classes)),
+            "- Cells whose mean margin over the random map is within two standard errors of zero (not told "
+            f"apart from chance with {classes.n.min()} records a class): "
+            + _cells(unclear, len(classes), lambda r: f" {r.margin:+.3f} +- {r[MARGIN_SE]:.3f}"),
+            f"- Not localisable, not scored: {'; '.join(NOT_LOCALISABLE.values())}."]
 
 
 def run_pairs(out: Path) -> list:

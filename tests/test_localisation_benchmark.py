@@ -9,7 +9,7 @@ import pytest
 
 from ecgxai.classes import AFIB
 from ecgxai.cli.main import main
-from ecgxai.evaluate.localisation_benchmark import TABLE_COLUMNS
+from ecgxai.evaluate.localisation_benchmark import MARGIN_SE, TABLE_COLUMNS, localisation_table
 from ecgxai.evaluate.mask_use import hybrids, mask_use, reference_auroc
 from ecgxai.explain.payload import Explanation
 from ecgxai.models.loader import load_model
@@ -23,6 +23,21 @@ def test_hybrids_paste_and_remove_the_masked_region():
     inputs = hybrids(record, neutral, mask)
     assert inputs[2].sum() == 3 and inputs[2][0, 0] == 1 and inputs[2][2, 1] == 1
     assert inputs[3].sum() == 5 and inputs[3][0, 0] == 0
+
+
+def test_localisation_table_gives_each_cell_the_standard_error_of_its_margin_over_chance():
+    """A cell's margin is told from noise by the spread of its records' margins, not by its mean alone."""
+    rng = np.random.default_rng(3)
+    codes = [BENCHMARK_CODES[0]] * 12 + [BENCHMARK_CODES[1]]
+    per_record = pd.DataFrame({"method": "lime", "meta_code": codes, "class_name": "x", "seconds": 1.0,
+                               "gt_auroc": rng.uniform(0.4, 0.9, len(codes)),
+                               "random_gt_auroc": rng.uniform(0.45, 0.55, len(codes))})
+    table = localisation_table(per_record, forward_seconds=0.5).set_index("class")
+    margins = (per_record.gt_auroc - per_record.random_gt_auroc).to_numpy()
+    assert table.loc["RBBB", MARGIN_SE] == pytest.approx(margins[:12].std(ddof=1) / np.sqrt(12))
+    assert table.loc["all", MARGIN_SE] == pytest.approx(margins.std(ddof=1) / np.sqrt(len(codes)))
+    assert np.isnan(table.loc["LBBB", MARGIN_SE])  # one record: no spread to measure
+    assert table.loc["RBBB", "gt_auroc"] == pytest.approx(per_record.gt_auroc[:12].mean())
 
 
 @pytest.mark.keras

@@ -417,7 +417,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_localisation(args: argparse.Namespace) -> int:
     """The localisation benchmark: records with exact masks, every method, one table and figure."""
-    from ecgxai.evaluate.localisation_benchmark import run_localisation
+    from ecgxai.evaluate.localisation_benchmark import MARGIN_SE, run_localisation
     from ecgxai.report.comparison import save_localisation_figure
     from ecgxai.report.html import build_report
 
@@ -428,8 +428,8 @@ def cmd_localisation(args: argparse.Namespace) -> int:
     save_localisation_figure(result.table, args.out)
     report = build_report(args.out, max_records=len(BENCHMARK_CODES))
     if not args.quiet:
-        shown = ["method", "class", "n", "gt_auroc", "random_gt_auroc", "gt_top_hit", "gt_top_hit_chance",
-                 "mask_share"]
+        shown = ["method", "class", "n", "gt_auroc", "random_gt_auroc", MARGIN_SE, "gt_top_hit",
+                 "gt_top_hit_chance", "mask_share"]
         print(result.table[shown].round(3).to_string(index=False))
     print(f"localisation: {len(result.records)} records, table in {args.out / LOCALISATION_TABLE}, "
           f"report in {report}")

@@ -8,8 +8,9 @@ writes:
 
 * ``OUT/localisation.csv``: one row per method and class and an ``all`` row per method, with
   ``n``, each localisation score beside its random baseline (a random map of the method's
-  resolution) and ``mask_share``, the mask's share of the record's lead x sample points (the hit
-  rate of a random point), the model's mean probability and the share of saturated rows;
+  resolution), the standard error of the per-record gt_auroc margin over that baseline,
+  ``mask_share``, the mask's share of the record's lead x sample points (the hit rate of a random
+  point), the model's mean probability and the share of saturated rows;
 * ``OUT/localisation_per_record.csv``: the rows those means are taken over;
 * ``OUT/localisation.svg``: the table as bars, each with its random baseline;
 * the run folder of ``ecgxai compare`` (payloads, metrics, ``comparison.csv``), so
@@ -54,10 +55,14 @@ SCORES: tuple[tuple[str, str], ...] = (
     ("relevance_mass_accuracy", "random_relevance_mass_accuracy"),
     ("relevance_rank_accuracy", "random_relevance_rank_accuracy"),
 )
+#: The standard error of the per-record margin ``gt_auroc - random_gt_auroc``: a cell whose mean margin is
+#: within about two of it is not told apart from chance at its ``n``.
+MARGIN_SE = "gt_auroc_margin_se"
 #: Faithfulness columns kept beside them (logit scale), with their random baselines.
 FAITHFULNESS = ("morf_auc", "random_morf_auc", "insertion_auc", "random_insertion_auc")
 TABLE_COLUMNS = ["method", "class", "meta_code", "class_name", "n", *(c for pair in SCORES for c in pair),
-                 "mask_share", "probability", "saturated", *FAITHFULNESS, "forward_equivalents_per_record"]
+                 MARGIN_SE, "mask_share", "probability", "saturated", *FAITHFULNESS,
+                 "forward_equivalents_per_record"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,11 @@ class LocalisationResult:
     n_failed: int
 
 
+def margin_standard_error(group: pd.DataFrame) -> float:
+    """Standard error of the per-record gt_auroc margin over the random map (NaN for one record)."""
+    return float((group["gt_auroc"] - group["random_gt_auroc"]).sem())
+
+
 def _table_row(method: str, code: str, group: pd.DataFrame, forward_seconds: float) -> dict[str, Any]:
     """One row of the localisation table: n and the means of one method's rows of one class (or all)."""
     averaged = [c for c in TABLE_COLUMNS[5:-1] if c in group]
@@ -78,12 +88,13 @@ def _table_row(method: str, code: str, group: pd.DataFrame, forward_seconds: flo
                    else (group["class_name"].iloc[0], abbreviation(code)))
     return {"method": method, "class": short, "meta_code": code, "class_name": name,
             "n": len(group), **group[averaged].astype(float).mean().to_dict(),
+            MARGIN_SE: margin_standard_error(group),
             "forward_equivalents_per_record": group["seconds"].mean() / forward_seconds}
 
 
 def localisation_table(per_record: pd.DataFrame, forward_seconds: float) -> pd.DataFrame:
-    """Per method, per class (benchmark order) and over all classes: n and the mean of every column of
-    :data:`TABLE_COLUMNS` (rows with an error left out)."""
+    """Per method, per class (benchmark order) and over all classes: n, the mean of every column of
+    :data:`TABLE_COLUMNS` and the margin's standard error (rows with an error left out)."""
     ok = per_record[per_record["error"].isna()] if "error" in per_record else per_record
     rows = []
     for method, of_method in ok.groupby("method", sort=False):
