@@ -34,6 +34,9 @@ from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
 from ecgxai.synth.benchmark import NOT_LOCALISABLE, generate_pair
 
+#: Where the write-up goes unless ``--report`` says otherwise.
+DEFAULT_REPORT = ROOT / "benchmarks" / "results" / "localisation.md"
+
 
 def per_class_auroc(table: pd.DataFrame) -> pd.DataFrame:
     """Class x method mean gt_auroc (random map's in brackets)."""
@@ -97,6 +100,14 @@ def reference_section(out: Path) -> str:
             + means.round(3).rename_axis("class").reset_index().to_markdown(index=False))
 
 
+def _report_option(report: Path) -> str:
+    """`` --report PATH`` for a report written elsewhere than :data:`DEFAULT_REPORT` (else nothing)."""
+    path = report.resolve()
+    if path == DEFAULT_REPORT:
+        return ""
+    return f" --report {path.relative_to(ROOT) if path.is_relative_to(ROOT) else report}"
+
+
 def write_report(args: argparse.Namespace, runtime: float) -> str:
     """The Markdown text."""
     table = pd.read_csv(args.out / LOCALISATION_TABLE, dtype={"meta_code": str})
@@ -120,7 +131,7 @@ def write_report(args: argparse.Namespace, runtime: float) -> str:
         f"{env['tensorflow']}; run {date.today()}, {runtime:.0f} s for this invocation (a finished run "
         "folder is reused, not recomputed).",
         f"- Command: `python benchmarks/localisation.py --n-per-class {args.n_per_class} --seed {args.seed} "
-        f"--jobs {args.jobs} --out {args.out}`.", "",
+        f"--jobs {args.jobs} --out {args.out}{_report_option(args.report)}`.", "",
         "Scores: gt_auroc (AUROC of |relevance| against the mask), gt_top_hit (top cell on the mask; "
         "chance: share of cells on it), pointing game, relevance mass and rank accuracy, each beside the "
         "same score of a random map of the method's resolution; mask_share: the mask's share of the "
@@ -148,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=160417)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "localisation")
-    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "localisation.md")
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     code = ecgxai_main(["localisation", "--out", str(args.out), "--n-per-class", str(args.n_per_class),
