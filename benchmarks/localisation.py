@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -46,8 +47,8 @@ def per_class_auroc(table: pd.DataFrame) -> pd.DataFrame:
         [*map(abbreviation, BENCHMARK_CODES), ALL_CLASSES], list(dict.fromkeys(table.method))].reset_index()
 
 
-def _cells(rows: pd.DataFrame, total: int, describe=lambda r: "") -> str:
-    """"K of N: method/class ..." for the method x class cells in ``rows``."""
+def _cells(rows: pd.DataFrame, total: int, describe: Callable[[pd.Series], str] = lambda r: "") -> str:
+    """The method x class cells in ``rows`` as 'K of N: method/class, ...' (each with ``describe``)."""
     named = ", ".join(f"{r.method}/{r['class']}{describe(r)}" for _, r in rows.iterrows())
     return f"{len(rows)} of {total}" + (f": {named}" if named else ".")
 

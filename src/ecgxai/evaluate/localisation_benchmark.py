@@ -83,7 +83,7 @@ def margin_standard_error(group: pd.DataFrame) -> float:
 
 def _table_row(method: str, code: str, group: pd.DataFrame, forward_seconds: float) -> dict[str, Any]:
     """One row of the localisation table: n and the means of one method's rows of one class (or all)."""
-    averaged = [c for c in TABLE_COLUMNS[5:-1] if c in group]
+    averaged = [c for c in TABLE_COLUMNS[5:-1] if c in group and c != MARGIN_SE]
     name, short = ((ALL_CLASSES_NAME, ALL_CLASSES) if code == ALL_CLASSES
                    else (group["class_name"].iloc[0], abbreviation(code)))
     return {"method": method, "class": short, "meta_code": code, "class_name": name,
