@@ -9,11 +9,13 @@ import pytest
 
 from ecgxai.classes import AFIB
 from ecgxai.cli.main import main
-from ecgxai.evaluate.localisation_benchmark import MARGIN_SE, TABLE_COLUMNS, localisation_table
+from ecgxai.evaluate.localisation_benchmark import MARGIN_SE, SCORES, TABLE_COLUMNS, localisation_table
 from ecgxai.evaluate.mask_use import hybrids, mask_use, reference_auroc
 from ecgxai.explain.payload import Explanation
 from ecgxai.models.loader import load_model
 from ecgxai.models.zoo import BENCHMARK_MODEL_PATH
+from ecgxai.report.html import render_report
+from ecgxai.report.run_contents import RunContents
 from ecgxai.synth.benchmark import BENCHMARK_CODES, generate_pair
 
 
@@ -38,6 +40,22 @@ def test_localisation_table_gives_each_cell_the_standard_error_of_its_margin_ove
     assert table.loc["all", MARGIN_SE] == pytest.approx(margins.std(ddof=1) / np.sqrt(len(codes)))
     assert np.isnan(table.loc["LBBB", MARGIN_SE])  # one record: no spread to measure
     assert table.loc["RBBB", "gt_auroc"] == pytest.approx(per_record.gt_auroc[:12].mean())
+
+
+def test_report_gives_each_localisation_cell_its_margin_over_chance_and_its_standard_error(tmp_path):
+    rng = np.random.default_rng(5)
+    codes = [BENCHMARK_CODES[0]] * 6
+    scores = {column: rng.uniform(0.3, 0.9, len(codes)) for pair in SCORES for column in pair}
+    per_record = pd.DataFrame({"method": "lime", "meta_code": codes, "class_name": "x", "seconds": 1.0,
+                               "mask_share": 0.2, "probability": 0.9, **scores})
+    table = localisation_table(per_record, forward_seconds=0.5)
+    margin = per_record.gt_auroc.mean() - per_record.random_gt_auroc.mean()
+    run = RunContents(tmp_path, {}, [], pd.DataFrame(), localisation=table)
+    html = render_report(run)
+    assert f"{margin:+.3f} ± {table[MARGIN_SE].iloc[0]:.3f}" in html
+    before_the_column = table.drop(columns=MARGIN_SE)  # a run written before the standard error was
+    older = render_report(RunContents(tmp_path, {}, [], pd.DataFrame(), localisation=before_the_column))
+    assert f"{margin:+.3f}" in older and f"{margin:+.3f} ±" not in older
 
 
 @pytest.mark.keras

@@ -26,6 +26,7 @@ from ecgxai import config
 from ecgxai.errors import ConfigurationError
 from ecgxai.evaluate.compare import ALL_CLASSES, key_columns
 from ecgxai.evaluate.evaluator import SUMMARY_GROUPS, summarise_metrics
+from ecgxai.evaluate.localisation_benchmark import MARGIN_SE
 from ecgxai.evaluate.localisation_benchmark import SCORES as LOCALISATION_SCORES
 from ecgxai.evaluate.metrics import metric
 from ecgxai.explain.run_folder import (
@@ -284,6 +285,14 @@ def _score_cell(row: Any, score: str, chance: str) -> str:
     return f"{fmt(row[score])} ({fmt(row[chance])})"
 
 
+def _margin_cell(row: Any) -> str:
+    """gt_auroc's margin over its chance level, +- its standard error (a table from before the column
+    existed gives the margin alone)."""
+    margin = f"{row['gt_auroc'] - row['random_gt_auroc']:+.3f}"
+    se = row.get(MARGIN_SE)
+    return margin if pd.isna(se) else f"{margin} ± {fmt(se)}"
+
+
 def _localisation_section(run: RunContents) -> str:
     """Per method, the localisation scores of ``localisation.csv`` per class, each with its chance level."""
     table = run.localisation
@@ -294,14 +303,17 @@ def _localisation_section(run: RunContents) -> str:
              "(where the record differs from its class-neutral twin), each explained for its own diagnosis. "
              "Each score is followed by its chance level in brackets: the random map of the method's "
              "resolution, or for the top hit the share of the explanation's cells on the mask; "
+             "margin is gt_auroc minus its chance level, ± the standard error over the records (a margin "
+             "within about two of it is not told apart from chance); "
              "mask_share is the mask's share of the record. Not localisable, so not scored: "
              f"{escape('; '.join(NOT_LOCALISABLE.values()))}.</p>",
              embedded_figure(lambda: plot_localisation(table), "the localisation table", svg_markup)]
     for method, rows in table.groupby("method", sort=False):
         body = [[r["class"], r["n"], *(_score_cell(r, s, c) for s, c in LOCALISATION_SCORES),
-                 fmt(r["mask_share"]), fmt(r["probability"])] for _, r in rows.iterrows()]
+                 _margin_cell(r), fmt(r["mask_share"]), fmt(r["probability"])] for _, r in rows.iterrows()]
+        header = ["class", "n", *(s for s, _ in LOCALISATION_SCORES), "margin", "mask_share", "p"]
         parts += [f'<h3 id="{anchor("localisation", str(method))}">{escape(method)}</h3>',
-                  html_table(["class", "n", *(s for s, _ in LOCALISATION_SCORES), "mask_share", "p"], body)]
+                  html_table(header, body)]
     return "\n".join(parts)
 
 
