@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 import ecgxai
+from ecgxai.cli.main import main as ecgxai_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,3 +45,33 @@ def write_results(table: pd.DataFrame, out: Path) -> None:
     table.to_csv(out, index=False)
     out.with_suffix(".md").write_text(table.round(4).to_markdown(index=False) + "\n")
     print(table.round(4).to_string(index=False))
+
+
+#: The localisation benchmark's records: a seed used neither in development nor in training.
+LOCALISATION_SEED = 160417
+
+
+def localisation_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments of the scripts that run ``ecgxai localisation``: --n-per-class, --seed, --jobs."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--n-per-class", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=LOCALISATION_SEED)
+    parser.add_argument("--jobs", type=int, default=2)
+    return parser
+
+
+def run_localisation_command(args: argparse.Namespace, out: Path, *options: str) -> int:
+    """``ecgxai localisation --out OUT`` on the records ``args`` ask for, quietly, with ``options``."""
+    return ecgxai_main(["localisation", "--out", str(out), "--n-per-class", str(args.n_per_class),
+                        "--seed", str(args.seed), "--jobs", str(args.jobs), "-q", *options])
+
+
+def with_margin(table: pd.DataFrame) -> pd.DataFrame:
+    """A localisation table with ``margin``: gt_auroc minus its random map's."""
+    return table.assign(margin=table.gt_auroc - table.random_gt_auroc)
+
+
+def listed_cells(rows: pd.DataFrame, total: int, describe: Callable[[pd.Series], str] = lambda r: "") -> str:
+    """The method x class cells in ``rows`` as 'K of N: method/class, ...' (each with ``describe``)."""
+    named = ", ".join(f"{r.method}/{r['class']}{describe(r)}" for _, r in rows.iterrows())
+    return f"{len(rows)} of {total}" + (f": {named}" if named else ".")

@@ -16,15 +16,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from common import ROOT
+from common import ROOT, listed_cells, localisation_parser, run_localisation_command, with_margin
 
 from ecgxai.classes import BENCHMARK_CODES, abbreviation
-from ecgxai.cli.main import main as ecgxai_main
 from ecgxai.evaluate.compare import ALL_CLASSES
 from ecgxai.evaluate.localisation_benchmark import MARGIN_SE, SCORES
 from ecgxai.evaluate.mask_use import NEUTRALS, REFERENCES, mask_use, mask_use_summary, reference_auroc
@@ -47,16 +45,10 @@ def per_class_auroc(table: pd.DataFrame) -> pd.DataFrame:
         [*map(abbreviation, BENCHMARK_CODES), ALL_CLASSES], list(dict.fromkeys(table.method))].reset_index()
 
 
-def _cells(rows: pd.DataFrame, total: int, describe: Callable[[pd.Series], str] = lambda r: "") -> str:
-    """The method x class cells in ``rows`` as 'K of N: method/class, ...' (each with ``describe``)."""
-    named = ", ".join(f"{r.method}/{r['class']}{describe(r)}" for _, r in rows.iterrows())
-    return f"{len(rows)} of {total}" + (f": {named}" if named else ".")
-
-
 def checks(table: pd.DataFrame) -> list[str]:
     """The issue's criteria, computed from the table."""
     classes = table[table["class"] != ALL_CLASSES]
-    classes = classes.assign(margin=classes.gt_auroc - classes.random_gt_auroc)
+    classes = with_margin(classes)
     means = classes.groupby("method", sort=False).gt_auroc.mean()
     gradient = means[means.index.isin(GRADIENT_METHODS)]
     beaten = classes[classes.margin <= 0]
@@ -66,10 +58,10 @@ def checks(table: pd.DataFrame) -> list[str]:
             f"{'met' if gradient.max() >= 0.90 else 'not met'}); best of all methods: {means.idxmax()} "
             f"{means.max():.3f}.",
             "- Method x class cells where gt_auroc does not beat the method's random map: "
-            + _cells(beaten, len(classes)),
+            + listed_cells(beaten, len(classes)),
             "- Cells whose mean margin over the random map is within two standard errors of zero (not told "
             f"apart from chance with {classes.n.min()} records a class): "
-            + _cells(unclear, len(classes), lambda r: f" {r.margin:+.3f} +- {r[MARGIN_SE]:.3f}"),
+            + listed_cells(unclear, len(classes), lambda r: f" {r.margin:+.3f} +- {r[MARGIN_SE]:.3f}"),
             f"- Not localisable, not scored: {'; '.join(NOT_LOCALISABLE.values())}."]
 
 
@@ -155,16 +147,12 @@ def write_report(args: argparse.Namespace, runtime: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-per-class", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=160417)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser = localisation_parser(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "localisation")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    code = ecgxai_main(["localisation", "--out", str(args.out), "--n-per-class", str(args.n_per_class),
-                        "--seed", str(args.seed), "--jobs", str(args.jobs), "-q"])
+    code = run_localisation_command(args, args.out)
     text = write_report(args, time.perf_counter() - started)
     args.report.write_text(text)
     pd.read_csv(args.out / LOCALISATION_TABLE).to_csv(args.report.with_suffix(".csv"), index=False)

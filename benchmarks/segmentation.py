@@ -23,10 +23,9 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from common import ROOT
+from common import ROOT, listed_cells, localisation_parser, run_localisation_command, with_margin
 
 from ecgxai.classes import BENCHMARK_CODES, abbreviation
-from ecgxai.cli.main import main as ecgxai_main
 from ecgxai.evaluate.compare import ALL_CLASSES
 from ecgxai.explain.methods import PERTURBATION_METHODS
 from ecgxai.explain.run_folder import LOCALISATION_TABLE
@@ -38,11 +37,8 @@ EVENT_METHODS = (*PERTURBATION_METHODS, "fused")
 def run_kind(args: argparse.Namespace, kind: str) -> pd.DataFrame:
     """The localisation table of the event-based methods explained with segmentation ``kind``."""
     out = args.work / kind
-    ecgxai_main(["localisation", "--out", str(out), "--n-per-class", str(args.n_per_class), "--seed",
-                 str(args.seed), "--jobs", str(args.jobs), "--event-kind", kind, "-q",
-                 "--methods", *EVENT_METHODS])
-    table = pd.read_csv(out / LOCALISATION_TABLE)
-    return table.assign(event_kind=kind, margin=table.gt_auroc - table.random_gt_auroc)
+    run_localisation_command(args, out, "--event-kind", kind, "--methods", *EVENT_METHODS)
+    return with_margin(pd.read_csv(out / LOCALISATION_TABLE)).assign(event_kind=kind)
 
 
 def margins(table: pd.DataFrame, rows: str, order: Sequence[str]) -> pd.DataFrame:
@@ -55,13 +51,8 @@ def margins(table: pd.DataFrame, rows: str, order: Sequence[str]) -> pd.DataFram
 def at_chance(table: pd.DataFrame) -> list[str]:
     """Per segmentation, the method x class cells whose gt_auroc does not beat the random map's."""
     classes = table[table["class"] != ALL_CLASSES]
-    lines = []
-    for kind, rows in classes.groupby("event_kind", sort=False):
-        low = rows[rows.margin <= 0]
-        lines.append(f"- `{kind}`: {len(low)} of {len(rows)}"
-                     + (": " + ", ".join(f"{r.method}/{r['class']}" for _, r in low.iterrows()) if len(low)
-                        else "."))
-    return lines
+    return [f"- `{kind}`: " + listed_cells(rows[rows.margin <= 0], len(rows))
+            for kind, rows in classes.groupby("event_kind", sort=False)]
 
 
 def write_report(args: argparse.Namespace, table: pd.DataFrame, runtime: float) -> str:
@@ -98,10 +89,7 @@ def write_report(args: argparse.Namespace, table: pd.DataFrame, runtime: float) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-per-class", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=160417)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser = localisation_parser(__doc__.splitlines()[0])
     parser.add_argument("--kinds", nargs="+", default=["uniform", "waves"])
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "segmentation")
     parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "segmentation.md")
